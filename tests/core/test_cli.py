@@ -1,0 +1,77 @@
+"""``python -m audiogen_core``: the main job on a fresh machine, and its error messages."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("AUDIOGEN_MODEL_DIR", None)
+    return subprocess.run([sys.executable, "-m", "audiogen_core", *args], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=ROOT)
+
+
+def test_generate_writes_exact_length_16k_mono_wav(tiny_model_dir, tmp_path):
+    out = tmp_path / "scene.wav"
+    result = run_cli("generate", "--caption", "A dog barks in a park", "--sfx", "bark",
+                     "--out", str(out), "--duration", "1.3", "--steps", "2", "--seed", "0",
+                     "--model-dir", str(tiny_model_dir))
+    assert result.returncode == 0, result.stderr
+    info = soundfile.info(str(out))
+    assert (info.samplerate, info.channels, info.frames) == (16000, 1, round(1.3 * 16000))
+    assert info.subtype == "PCM_16"
+    assert "<|caption|> A dog barks in a park <|sfx|> bark" in result.stderr
+
+
+def test_generate_from_tagged_prompt_float_wav_and_separate_folders(tiny_model_dir, tmp_path):
+    out = tmp_path / "scene.wav"
+    result = run_cli("generate", "--prompt", "<|caption|> rain <|env|> city", "--out", str(out),
+                     "--steps", "1", "--format", "float", "--variations", "2",
+                     "--generator", str(tiny_model_dir / "Dasheng-AudioGen"),
+                     "--audio-tokenizer", str(tiny_model_dir / "dashengtokenizer"),
+                     "--text-encoder", str(tiny_model_dir / "flan-t5-large"))
+    assert result.returncode == 0, result.stderr
+    for name in ("scene_00.wav", "scene_01.wav"):
+        info = soundfile.info(str(tmp_path / name))
+        assert info.subtype == "FLOAT" and info.samplerate == 16000
+        assert info.frames % 640 == 0 and info.frames > 0
+
+
+def test_missing_weights_explain_where_and_how(tmp_path):
+    result = run_cli("generate", "--caption", "x", "--out", str(tmp_path / "a.wav"),
+                     "--model-dir", str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(tmp_path / "models" / "Dasheng-AudioGen") in result.stderr
+    assert "hf download mispeech/dashengtokenizer" in result.stderr
+    assert "--download" in result.stderr
+
+
+def test_existing_output_is_never_overwritten(tiny_model_dir, tmp_path):
+    out = tmp_path / "keep.wav"
+    out.write_bytes(b"user data")
+    result = run_cli("generate", "--caption", "x", "--out", str(out),
+                     "--model-dir", str(tiny_model_dir), "--steps", "1")
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert out.read_bytes() == b"user data"
+
+
+def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
+    for args, text in [
+        (["--prompt", "no tag here"], "<|caption|>"),
+        (["--caption", "x", "--duration", "-2"], "out of range"),
+        (["--caption", "x", "--steps", "0"], "steps"),
+        (["--sfx", "only effects"], "--caption"),
+    ]:
+        result = run_cli("generate", *args, "--out", str(tmp_path / "o.wav"),
+                         "--model-dir", str(tiny_model_dir))
+        assert result.returncode == 2, (args, result.stderr)
+        assert text in result.stderr and "Traceback" not in result.stderr

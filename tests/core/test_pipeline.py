@@ -1,0 +1,133 @@
+"""AudioGenPipeline stages on the tiny snapshots: durations, seeds, batches, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from audiogen_core.pipeline import AudioGenPipeline, frames_for_duration
+
+PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_model_dir):
+    return AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32",
+                                           include_audio_encoder=True)
+
+
+@pytest.mark.parametrize("duration", [1.0, 0.52, 1.013, 0.5])
+def test_duration_override_sets_frames_and_samples_exactly(pipe, duration):
+    cond = pipe.encode_prompt(PROMPT)
+    latent = pipe.sample(cond, seed=1, steps=2, duration_s=duration)
+    assert latent.latent.shape[-1] == round(duration * 25)
+    assert latent.lengths.tolist() == [round(duration * 25)]
+    audio = pipe.decode(latent)
+    assert audio.shape == (1, 1, round(duration * 16000))
+    assert audio.dtype == torch.float32
+
+
+def test_predicted_duration_is_kept_when_no_override(pipe):
+    cond = pipe.encode_prompt([PROMPT, "<|caption|> rain on a city street"])
+    frames = cond.predicted_frames
+    assert all(n > 0 for n in frames)
+    assert cond.predicted_duration_s == [n / 25 for n in frames]
+    latent = pipe.sample(cond, seed=0, steps=2)
+    assert latent.lengths.tolist() == frames
+    assert latent.num_samples == [n * 640 for n in frames]
+    audio = pipe.decode(latent)
+    assert audio.shape[-1] == max(frames) * 640
+    shorter = frames.index(min(frames))
+    if min(frames) < max(frames):
+        assert torch.count_nonzero(audio[shorter, 0, min(frames) * 640:]) == 0
+
+
+def test_same_seed_same_audio_and_variations_are_reproducible_alone(pipe):
+    cond = pipe.encode_prompt(PROMPT)
+    first = pipe.generate(PROMPT, seed=7, steps=2, duration_s=0.8)
+    second = pipe.generate(PROMPT, seed=7, steps=2, duration_s=0.8)
+    assert torch.equal(first.waveform, second.waveform)
+    other = pipe.generate(PROMPT, seed=8, steps=2, duration_s=0.8)
+    assert not torch.allclose(first.waveform, other.waveform)
+
+    batch = pipe.sample(cond, seed=7, steps=2, duration_s=0.8, num_variations=3)
+    assert batch.seeds == [7, 8, 9]
+    alone = pipe.sample(cond, seed=8, steps=2, duration_s=0.8)
+    torch.testing.assert_close(batch.latent[1:2], alone.latent, rtol=1e-4, atol=1e-5)
+
+
+def test_random_seed_is_reported(pipe):
+    cond = pipe.encode_prompt(PROMPT)
+    latent = pipe.sample(cond, seed=-1, steps=1, duration_s=0.4)
+    again = pipe.sample(cond, seed=latent.seeds[0], steps=1, duration_s=0.4)
+    assert torch.equal(latent.latent, again.latent)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_precisions_generate_finite_audio_close_to_fp32(tiny_model_dir, pipe, dtype):
+    half = AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype=dtype)
+    ours = half.generate(PROMPT, seed=3, steps=2, duration_s=0.6).waveform
+    ref = pipe.generate(PROMPT, seed=3, steps=2, duration_s=0.6).waveform
+    assert torch.isfinite(ours).all()
+    assert (ours - ref).abs().max() <= 0.25 * ref.abs().max()
+
+
+def test_callback_sees_every_step_and_can_cancel(pipe):
+    cond = pipe.encode_prompt(PROMPT)
+    seen = []
+    pipe.sample(cond, steps=4, duration_s=0.4, callback=lambda s, t: seen.append((s, t)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(step, total):
+        if step == 2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        pipe.sample(cond, steps=4, duration_s=0.4, callback=cancel)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"steps": 0}, "steps"),
+    ({"duration_s": -1.0}, "out of range"),
+    ({"duration_s": 1e6}, "out of range"),
+    ({"duration_s": float("nan")}, "duration"),
+    ({"guidance": float("inf")}, "guidance"),
+    ({"num_variations": 0}, "num_variations"),
+])
+def test_bad_sampling_arguments(pipe, kwargs, match):
+    cond = pipe.encode_prompt(PROMPT)
+    with pytest.raises(ValueError, match=match):
+        pipe.sample(cond, **kwargs)
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "A dog barks", "<|caption|> x <|drums|> y"])
+def test_bad_prompts(pipe, prompt):
+    with pytest.raises(ValueError):
+        pipe.encode_prompt(prompt)
+
+
+def test_stage_without_its_component_says_what_is_missing(pipe):
+    partial = AudioGenPipeline(generator=pipe.generator)
+    latent = partial.sample(pipe.encode_prompt(PROMPT), steps=1, duration_s=0.4)
+    with pytest.raises(ValueError, match="audio tokenizer"):
+        partial.decode(latent)
+
+
+def test_encode_audio_any_rate_and_channels(pipe):
+    seconds = 1.0
+    stereo_44k = torch.randn(2, 1, 2, int(44100 * seconds)) * 0.1
+    latent = pipe.encode_audio(stereo_44k[0], 44100)
+    expected_frames = (1 + 16000 // 160) // 4
+    assert latent.latent.shape == (1, pipe.generator.latent_dim, expected_frames)
+    audio = pipe.decode(latent)
+    assert audio.shape == (1, 1, expected_frames * 640)
+
+
+def test_frames_for_duration_rounds_like_the_contract():
+    assert frames_for_duration(8.5, 25) == 212  # round-half-even of 212.5
+    assert frames_for_duration(10.0, 25) == 250
+    with pytest.raises(ValueError):
+        frames_for_duration(0.01, 25)
