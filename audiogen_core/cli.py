@@ -27,32 +27,61 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m audiogen_core",
-        description="Dasheng-AudioGen: speech, music, sound effects and ambience from one prompt.")
+        description="Dasheng-AudioGen: speech, music, sound effects and ambience from one prompt.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write a generated scene to a WAV file")
     for view in VIEWS:
-        gen.add_argument(f"--{view}", default=None,
-                         help=("scene description (required unless --prompt is given)"
-                               if view == "caption" else f"the <|{view}|> view"))
-    gen.add_argument("--prompt", default=None,
-                     help="a complete tagged prompt ('<|caption|> ... <|sfx|> ...'); "
-                          "replaces the view options")
+        gen.add_argument(
+            f"--{view}",
+            default=None,
+            help=(
+                "scene description (required unless --prompt is given)"
+                if view == "caption"
+                else f"the <|{view}|> view"
+            ),
+        )
+    gen.add_argument(
+        "--prompt",
+        default=None,
+        help="a complete tagged prompt ('<|caption|> ... <|sfx|> ...'); replaces the view options",
+    )
     gen.add_argument("--out", required=True, type=Path, help="output .wav path")
-    gen.add_argument("--duration", type=float, default=None,
-                     help="length in seconds (exact); default: the model's predicted duration")
+    gen.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="length in seconds (exact); default: the model's predicted duration",
+    )
     gen.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
-    gen.add_argument("--guidance", type=float, default=5.0,
-                     help="classifier-free guidance scale (default 5.0; <= 1 disables it)")
-    gen.add_argument("--sway", type=float, default=-1.0,
-                     help="sway-sampling coefficient (default -1.0; 0 = linear sigmas)")
+    gen.add_argument(
+        "--guidance",
+        type=float,
+        default=5.0,
+        help="classifier-free guidance scale (default 5.0; <= 1 disables it)",
+    )
+    gen.add_argument(
+        "--sway",
+        type=float,
+        default=-1.0,
+        help="sway-sampling coefficient (default -1.0; 0 = linear sigmas)",
+    )
     gen.add_argument("--seed", type=int, default=0, help="random seed (-1 = pick one and print it)")
-    gen.add_argument("--variations", type=int, default=1,
-                     help="number of variations (seeds seed, seed+1, ...); files get _00, _01, ...")
+    gen.add_argument(
+        "--variations",
+        type=int,
+        default=1,
+        help="number of variations (seeds seed, seed+1, ...); files get _00, _01, ...",
+    )
     gen.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     gen.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
-    gen.add_argument("--format", default="pcm16", choices=("pcm16", "float"),
-                     help="WAV sample format (default 16-bit PCM)")
+    gen.add_argument(
+        "--format",
+        default="pcm16",
+        choices=("pcm16", "float"),
+        help="WAV sample format (default 16-bit PCM)",
+    )
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_model_args(gen)
 
@@ -62,29 +91,42 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-dir", type=Path, default=None,
-                        help="folder holding Dasheng-AudioGen/, dashengtokenizer/ and "
-                             f"flan-t5-large/ (default: ${DEFAULT_MODEL_DIR_ENV})")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="folder holding Dasheng-AudioGen/, dashengtokenizer/ and "
+        f"flan-t5-large/ (default: ${DEFAULT_MODEL_DIR_ENV})",
+    )
     parser.add_argument("--generator", type=Path, default=None, help="Dasheng-AudioGen folder")
-    parser.add_argument("--audio-tokenizer", type=Path, default=None, help="dashengtokenizer folder")
+    parser.add_argument(
+        "--audio-tokenizer", type=Path, default=None, help="dashengtokenizer folder"
+    )
     parser.add_argument("--text-encoder", type=Path, default=None, help="flan-t5-large folder")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch missing snapshots into --model-dir first (needs internet "
-                             "and huggingface_hub)")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch missing snapshots into --model-dir first (needs internet and huggingface_hub)",
+    )
 
 
 def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
     from .weights import expected_layout_message, resolve_model_dirs
 
-    model_dir = args.model_dir or (Path(os.environ[DEFAULT_MODEL_DIR_ENV])
-                                   if os.environ.get(DEFAULT_MODEL_DIR_ENV) else None)
-    explicit = {"generator": args.generator, "audio_tokenizer": args.audio_tokenizer,
-                "text_encoder": args.text_encoder}
+    model_dir = args.model_dir or (
+        Path(os.environ[DEFAULT_MODEL_DIR_ENV]) if os.environ.get(DEFAULT_MODEL_DIR_ENV) else None
+    )
+    explicit = {
+        "generator": args.generator,
+        "audio_tokenizer": args.audio_tokenizer,
+        "text_encoder": args.text_encoder,
+    }
     if model_dir is None and not all(explicit.values()):
-        raise CliError("Say where the weights are: --model-dir DIR (holding Dasheng-AudioGen/, "
-                       "dashengtokenizer/ and flan-t5-large/), or all three of --generator, "
-                       "--audio-tokenizer and --text-encoder.\n"
-                       + expected_layout_message(Path("DIR")))
+        raise CliError(
+            "Say where the weights are: --model-dir DIR (holding Dasheng-AudioGen/, "
+            "dashengtokenizer/ and flan-t5-large/), or all three of --generator, "
+            "--audio-tokenizer and --text-encoder.\n" + expected_layout_message(Path("DIR"))
+        )
     folders = resolve_model_dirs(model_dir) if model_dir else {}
     folders.update({role: path for role, path in explicit.items() if path})
     if args.download:
@@ -96,24 +138,32 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
     missing = [path for path in folders.values() if not (path / "config.json").is_file()]
     if missing:
         where = model_dir or Path("DIR")
-        raise CliError("Model weights not found: " + ", ".join(str(p) for p in missing) + "\n"
-                       + expected_layout_message(where)
-                       + "\nor run again with --download to fetch them.")
+        raise CliError(
+            "Model weights not found: "
+            + ", ".join(str(p) for p in missing)
+            + "\n"
+            + expected_layout_message(where)
+            + "\nor run again with --download to fetch them."
+        )
     return folders
 
 
 def _prompt(args: argparse.Namespace) -> str:
     views = {view: getattr(args, view) for view in VIEWS}
     if args.prompt is None and views["caption"] is None:
-        raise CliError("give a scene with --caption (plus optional --speech/--asr/--sfx/--music/"
-                       "--env), or a complete tagged --prompt")
+        raise CliError(
+            "give a scene with --caption (plus optional --speech/--asr/--sfx/--music/"
+            "--env), or a complete tagged --prompt"
+        )
     return compose_prompt(prompt=args.prompt, **views)
 
 
 def _output_paths(out: Path, count: int, overwrite: bool) -> list[Path]:
     if out.suffix.lower() != ".wav":
         raise CliError(f"--out must end in .wav, got {out}")
-    paths = [out] if count == 1 else [out.with_name(f"{out.stem}_{i:02d}.wav") for i in range(count)]
+    paths = (
+        [out] if count == 1 else [out.with_name(f"{out.stem}_{i:02d}.wav") for i in range(count)]
+    )
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
         raise CliError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
@@ -145,8 +195,9 @@ class _StepPrinter:
         width = 30
         done = int(width * step / total)
         elapsed = time.monotonic() - self.start
-        sys.stderr.write(f"\rsampling [{'#' * done}{'.' * (width - done)}] {step}/{total} "
-                         f"{elapsed:5.1f}s")
+        sys.stderr.write(
+            f"\rsampling [{'#' * done}{'.' * (width - done)}] {step}/{total} {elapsed:5.1f}s"
+        )
         if step == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -159,16 +210,31 @@ def _generate(args: argparse.Namespace) -> int:
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {prompt}", file=sys.stderr)
-    pipe = AudioGenPipeline.load(folders["generator"], folders["text_encoder"],
-                                 folders["audio_tokenizer"], device=args.device, dtype=args.dtype)
-    result = pipe.generate(prompt, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                           sway=args.sway, duration_s=args.duration,
-                           num_variations=args.variations, callback=_StepPrinter())
+    pipe = AudioGenPipeline.load(
+        folders["generator"],
+        folders["text_encoder"],
+        folders["audio_tokenizer"],
+        device=args.device,
+        dtype=args.dtype,
+    )
+    result = pipe.generate(
+        prompt,
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        sway=args.sway,
+        duration_s=args.duration,
+        num_variations=args.variations,
+        callback=_StepPrinter(),
+    )
     for i, path in enumerate(paths):
         samples = result.waveform[i, 0, : result.num_samples[i]].numpy()
         _write_wav(path, samples, result.sample_rate, args.format)
-        print(f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
-              f"{result.sample_rate} Hz, seed {result.seeds[i]})", file=sys.stderr)
+        print(
+            f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
+            f"{result.sample_rate} Hz, seed {result.seeds[i]})",
+            file=sys.stderr,
+        )
     return 0
 
 

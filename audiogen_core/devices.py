@@ -40,15 +40,21 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             "use --device cpu (or auto), or install a CUDA build of PyTorch."
         )
     if name == "mps" and not _mps_available():
-        raise ValueError("device 'mps' was requested but Apple's MPS backend is not available here; "
-                         "use --device cpu (or auto).")
+        raise ValueError(
+            "device 'mps' was requested but Apple's MPS backend is not available here; "
+            "use --device cpu (or auto)."
+        )
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: use one of {', '.join(DEVICE_CHOICES)}") from exc
+        raise ValueError(
+            f"unknown device {name!r}: use one of {', '.join(DEVICE_CHOICES)}"
+        ) from exc
 
 
-def resolve_dtype(name: str | torch.dtype = "auto", device: torch.device | str = "cpu") -> torch.dtype:
+def resolve_dtype(
+    name: str | torch.dtype = "auto", device: torch.device | str = "cpu"
+) -> torch.dtype:
     """Turn "auto", "fp32", "bf16" or "fp16" into a torch dtype suited to ``device``."""
     if isinstance(name, torch.dtype):
         return name

@@ -93,13 +93,16 @@ def frames_for_duration(duration_s: float, frame_rate: int) -> int:
     if not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s):
         raise ValueError(f"duration must be a number of seconds, got {duration_s!r}")
     if duration_s <= 0 or duration_s > MAX_DURATION_S:
-        raise ValueError(f"duration {duration_s} s is out of range: use a value in "
-                         f"(0, {MAX_DURATION_S:g}] seconds, or leave it unset for the model's "
-                         "own prediction")
+        raise ValueError(
+            f"duration {duration_s} s is out of range: use a value in "
+            f"(0, {MAX_DURATION_S:g}] seconds, or leave it unset for the model's "
+            "own prediction"
+        )
     frames = round(duration_s * frame_rate)
     if frames < 1:
-        raise ValueError(f"duration {duration_s} s is shorter than one latent frame "
-                         f"({1 / frame_rate:g} s)")
+        raise ValueError(
+            f"duration {duration_s} s is shorter than one latent frame ({1 / frame_rate:g} s)"
+        )
     return frames
 
 
@@ -137,10 +140,15 @@ class AudioGenPipeline:
     # ------------------------------------------------------------------ loading
 
     @classmethod
-    def load(cls, generator_dir: Path | str, text_encoder_dir: Path | str,
-             audio_tokenizer_dir: Path | str, device: str | torch.device = "auto",
-             dtype: str | torch.dtype = "auto", include_audio_encoder: bool = False
-             ) -> AudioGenPipeline:
+    def load(
+        cls,
+        generator_dir: Path | str,
+        text_encoder_dir: Path | str,
+        audio_tokenizer_dir: Path | str,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        include_audio_encoder: bool = False,
+    ) -> AudioGenPipeline:
         """Load the three official snapshot folders onto one device in one precision."""
         from .weights import load_audio_tokenizer, load_generator, load_text_encoder
 
@@ -149,8 +157,12 @@ class AudioGenPipeline:
         return cls(
             generator=load_generator(generator_dir, torch_device, torch_dtype),
             text_encoder=load_text_encoder(text_encoder_dir, torch_device, torch_dtype),
-            audio_tokenizer=load_audio_tokenizer(audio_tokenizer_dir, torch_device, torch_dtype,
-                                                 include_encoder=include_audio_encoder),
+            audio_tokenizer=load_audio_tokenizer(
+                audio_tokenizer_dir,
+                torch_device,
+                torch_dtype,
+                include_encoder=include_audio_encoder,
+            ),
         )
 
     @classmethod
@@ -164,8 +176,10 @@ class AudioGenPipeline:
     def _require(self, part: str, stage: str):
         component = getattr(self, part)
         if component is None:
-            raise ValueError(f"{stage} needs the {part.replace('_', ' ')}, which this pipeline "
-                             "was built without: load it and pass it in")
+            raise ValueError(
+                f"{stage} needs the {part.replace('_', ' ')}, which this pipeline "
+                "was built without: load it and pass it in"
+            )
         return component
 
     @property
@@ -185,7 +199,7 @@ class AudioGenPipeline:
         prompt_list = _as_prompt_list(prompts)
         tokenizer = getattr(generator, "bundled_tokenizer", None) or text_encoder.tokenizer
         token_counts = [tokenizer.count_tokens(p) for p in prompt_list]
-        for prompt, count in zip(prompt_list, token_counts):
+        for prompt, count in zip(prompt_list, token_counts, strict=True):
             report = token_report(prompt, lambda _p, n=count: n, TOKEN_LIMIT)
             if report.over_limit:
                 logger.warning(report.message)
@@ -193,13 +207,25 @@ class AudioGenPipeline:
         model = text_encoder.model
         hidden = model(ids.to(text_encoder.device), mask.to(text_encoder.device))
         cond = generator.condition(hidden.to(generator.device), mask.to(generator.device))
-        return Conditioning(prompts=prompt_list, generator=cond.to("cpu"),
-                            token_counts=token_counts, frame_rate=int(generator.frame_rate))
+        return Conditioning(
+            prompts=prompt_list,
+            generator=cond.to("cpu"),
+            token_counts=token_counts,
+            frame_rate=int(generator.frame_rate),
+        )
 
     @torch.inference_mode()
-    def sample(self, cond: Conditioning, seed: int | None = 0, steps: int = 25,
-               guidance: float = 5.0, sway: float = -1.0, duration_s: float | None = None,
-               num_variations: int = 1, callback: StepCallback | None = None) -> AudioLatent:
+    def sample(
+        self,
+        cond: Conditioning,
+        seed: int | None = 0,
+        steps: int = 25,
+        guidance: float = 5.0,
+        sway: float = -1.0,
+        duration_s: float | None = None,
+        num_variations: int = 1,
+        callback: StepCallback | None = None,
+    ) -> AudioLatent:
         """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length."""
         generator = self._require("generator", "sample")
         if not isinstance(steps, int) or steps < 1:
@@ -222,10 +248,12 @@ class AudioGenPipeline:
             num_samples = [round(duration_s * sample_rate)] * batch
         else:
             lengths = gen_cond.latent_lengths.to(torch.int64)
-            bad = [p for p, n in zip(cond.prompts, lengths.tolist()) if n < 1]
+            bad = [p for p, n in zip(cond.prompts, lengths.tolist(), strict=False) if n < 1]
             if bad:
-                raise ValueError("the model predicted a duration of zero frames for "
-                                 f"{bad[0]!r}; set an explicit duration")
+                raise ValueError(
+                    "the model predicted a duration of zero frames for "
+                    f"{bad[0]!r}; set an explicit duration"
+                )
             num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
         gen_cond = dataclasses.replace(gen_cond, latent_lengths=lengths)
 
@@ -233,10 +261,21 @@ class AudioGenPipeline:
         seeds = [(base_seed + j) % SEED_MODULUS for j in range(batch)]
         noise = seeded_noise(seeds, int(generator.latent_dim), int(lengths.max()))
         latent = generator.sample(
-            gen_cond.to(generator.device), noise.to(generator.device), num_steps=steps,
-            guidance_scale=guidance, sway_sampling_coef=sway, callback=callback)
-        return AudioLatent(latent=latent.float().cpu(), lengths=lengths, num_samples=num_samples,
-                           frame_rate=frame_rate, sample_rate=sample_rate, seeds=seeds)
+            gen_cond.to(generator.device),
+            noise.to(generator.device),
+            num_steps=steps,
+            guidance_scale=guidance,
+            sway_sampling_coef=sway,
+            callback=callback,
+        )
+        return AudioLatent(
+            latent=latent.float().cpu(),
+            lengths=lengths,
+            num_samples=num_samples,
+            frame_rate=frame_rate,
+            sample_rate=sample_rate,
+            seeds=seeds,
+        )
 
     @torch.inference_mode()
     def decode(self, latent: AudioLatent) -> torch.Tensor:
@@ -273,32 +312,57 @@ class AudioGenPipeline:
             mono = item.mean(dim=0)
             if sample_rate != target_rate:
                 mono = torch.as_tensor(
-                    resample(mono[None].numpy(), sample_rate, target_rate)[0], dtype=torch.float32)
+                    resample(mono[None].numpy(), sample_rate, target_rate)[0], dtype=torch.float32
+                )
             counts.append(int(mono.shape[-1]))
-            encoded = tokenizer.encode(mono[None].to(tokenizer.device, tokenizer.dtype))
+            # float32 in: the tokenizer's front-ends run in float32 whatever its precision.
+            encoded = tokenizer.encode(mono[None])
             latents.append(encoded[0].float().cpu().transpose(0, 1))
         frames = [lat.shape[-1] for lat in latents]
         if len(set(frames)) != 1:
             raise ValueError("all clips of an AUDIO batch must have the same length")
         frame_rate = int(tokenizer.frame_rate)
         per_frame = target_rate // frame_rate
-        return AudioLatent(latent=torch.stack(latents), lengths=torch.tensor(frames),
-                           num_samples=[frames[0] * per_frame] * len(latents),
-                           frame_rate=frame_rate, sample_rate=target_rate)
+        return AudioLatent(
+            latent=torch.stack(latents),
+            lengths=torch.tensor(frames),
+            num_samples=[frames[0] * per_frame] * len(latents),
+            frame_rate=frame_rate,
+            sample_rate=target_rate,
+        )
 
-    def generate(self, prompts: str | Sequence[str], seed: int | None = 0, steps: int = 25,
-                 guidance: float = 5.0, sway: float = -1.0, duration_s: float | None = None,
-                 num_variations: int = 1, callback: StepCallback | None = None) -> GeneratedAudio:
+    def generate(
+        self,
+        prompts: str | Sequence[str],
+        seed: int | None = 0,
+        steps: int = 25,
+        guidance: float = 5.0,
+        sway: float = -1.0,
+        duration_s: float | None = None,
+        num_variations: int = 1,
+        callback: StepCallback | None = None,
+    ) -> GeneratedAudio:
         """encode_prompt -> sample -> decode."""
         cond = self.encode_prompt(prompts)
-        latent = self.sample(cond, seed=seed, steps=steps, guidance=guidance, sway=sway,
-                             duration_s=duration_s, num_variations=num_variations,
-                             callback=callback)
+        latent = self.sample(
+            cond,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            sway=sway,
+            duration_s=duration_s,
+            num_variations=num_variations,
+            callback=callback,
+        )
         waveform = self.decode(latent)
         prompt_per_item = [p for p in cond.prompts for _ in range(num_variations)]
-        return GeneratedAudio(waveform=waveform, sample_rate=latent.sample_rate,
-                              num_samples=latent.num_samples, seeds=latent.seeds or [],
-                              prompts=prompt_per_item)
+        return GeneratedAudio(
+            waveform=waveform,
+            sample_rate=latent.sample_rate,
+            num_samples=latent.num_samples,
+            seeds=latent.seeds or [],
+            prompts=prompt_per_item,
+        )
 
 
 def _as_batch(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -309,7 +373,9 @@ def _as_batch(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
     elif tensor.dim() == 2:
         tensor = tensor[None]
     if tensor.dim() != 3 or tensor.shape[-1] == 0 or tensor.shape[1] == 0:
-        raise ValueError(f"waveform must be shaped (B, C, N) with samples, got {tuple(tensor.shape)}")
+        raise ValueError(
+            f"waveform must be shaped (B, C, N) with samples, got {tuple(tensor.shape)}"
+        )
     if not torch.isfinite(tensor).all():
         raise ValueError("waveform contains NaN or infinite samples")
     return tensor

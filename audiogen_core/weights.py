@@ -42,12 +42,23 @@ class SnapshotKind:
     model_types: tuple[str, ...]  # accepted config.json "model_type" values
 
 
-GENERATOR = SnapshotKind("generator", "mispeech/Dasheng-AudioGen", "Dasheng-AudioGen",
-                         "generator (DiT + content adapter)", ("dasheng_audiogen",))
-AUDIO_TOKENIZER = SnapshotKind("audio_tokenizer", "mispeech/dashengtokenizer", "dashengtokenizer",
-                               "audio tokenizer (DashengTokenizer)", ("dashengtokenizer",))
-TEXT_ENCODER = SnapshotKind("text_encoder", "google/flan-t5-large", "flan-t5-large",
-                            "text encoder (flan-t5-large)", ("t5",))
+GENERATOR = SnapshotKind(
+    "generator",
+    "mispeech/Dasheng-AudioGen",
+    "Dasheng-AudioGen",
+    "generator (DiT + content adapter)",
+    ("dasheng_audiogen",),
+)
+AUDIO_TOKENIZER = SnapshotKind(
+    "audio_tokenizer",
+    "mispeech/dashengtokenizer",
+    "dashengtokenizer",
+    "audio tokenizer (DashengTokenizer)",
+    ("dashengtokenizer",),
+)
+TEXT_ENCODER = SnapshotKind(
+    "text_encoder", "google/flan-t5-large", "flan-t5-large", "text encoder (flan-t5-large)", ("t5",)
+)
 SNAPSHOTS = (GENERATOR, AUDIO_TOKENIZER, TEXT_ENCODER)
 HUB_REPOS = {kind.role: (kind.repo_id, kind.folder_name) for kind in SNAPSHOTS}
 
@@ -69,8 +80,10 @@ def expected_layout_message(model_dir: Path | str) -> str:
     lines = [f"Expected the official snapshot folders under {root}:"]
     for kind in SNAPSHOTS:
         lines.append(f"  {root / kind.folder_name}/  {kind.description}")
-    lines.append("Download them (huggingface_hub >= 0.34 installs the `hf` command; older versions "
-                 "call it `huggingface-cli download`):")
+    lines.append(
+        "Download them (huggingface_hub >= 0.34 installs the `hf` command; older versions "
+        "call it `huggingface-cli download`):"
+    )
     for kind in SNAPSHOTS:
         lines.append(f"  {download_command(kind, root / kind.folder_name)}")
     return "\n".join(lines)
@@ -99,8 +112,10 @@ def read_config(folder: Path, kind: SnapshotKind) -> dict:
     folder = Path(folder)
     if folder.is_file():
         _refuse_pickle(folder)
-        raise WeightsError(f"{folder} is a file; point at the snapshot folder that contains it "
-                           f"(the folder with config.json, e.g. .../{kind.folder_name}).")
+        raise WeightsError(
+            f"{folder} is a file; point at the snapshot folder that contains it "
+            f"(the folder with config.json, e.g. .../{kind.folder_name})."
+        )
     if not folder.is_dir():
         raise WeightsError(
             f"The {kind.description} folder {folder} does not exist.\n"
@@ -145,16 +160,24 @@ def safetensors_files(folder: Path) -> list[Path]:
         files = sorted({folder / name for name in weight_map.values()})
         missing = [f.name for f in files if not f.is_file()]
         if missing:
-            raise WeightsError(f"{folder} is missing shard(s) {', '.join(missing)} listed in "
-                               f"{INDEX_FILE}; finish the download.")
+            raise WeightsError(
+                f"{folder} is missing shard(s) {', '.join(missing)} listed in "
+                f"{INDEX_FILE}; finish the download."
+            )
         return files
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
-        hint = (f" It holds only pickle checkpoints ({', '.join(pickles)}), which are never "
-                "loaded because unpickling can run arbitrary code." if pickles else "")
-        raise WeightsError(f"{folder} contains no .safetensors weights.{hint} Download the "
-                           "safetensors files of the official snapshot.")
+        hint = (
+            f" It holds only pickle checkpoints ({', '.join(pickles)}), which are never "
+            "loaded because unpickling can run arbitrary code."
+            if pickles
+            else ""
+        )
+        raise WeightsError(
+            f"{folder} contains no .safetensors weights.{hint} Download the "
+            "safetensors files of the official snapshot."
+        )
     return files
 
 
@@ -175,8 +198,10 @@ class _LazyCheckpoint:
             self._handles[path] = handle
             for key in handle.keys():
                 if key in self.key_file:
-                    raise WeightsError(f"key {key!r} is stored twice ({self.key_file[key].name} and "
-                                       f"{path.name}); keep one copy of the weights per folder.")
+                    raise WeightsError(
+                        f"key {key!r} is stored twice ({self.key_file[key].name} and "
+                        f"{path.name}); keep one copy of the weights per folder."
+                    )
                 self.key_file[key] = path
 
     def shape(self, key: str) -> tuple[int, ...]:
@@ -187,8 +212,10 @@ class _LazyCheckpoint:
         try:
             return self._handles[path].get_tensor(key)
         except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise WeightsError(f"could not read {key!r} from {path} ({exc}); the file is "
-                               "probably truncated: download it again.") from exc
+            raise WeightsError(
+                f"could not read {key!r} from {path} ({exc}); the file is "
+                "probably truncated: download it again."
+            ) from exc
 
 
 # --------------------------------------------------------------------------- state-dict loading
@@ -228,7 +255,8 @@ def load_safetensors_into(
     used = set(file_key_for.values())
     missing = sorted(k for k in expected if k not in file_key_for and k not in optional)
     unexpected = sorted(
-        k for k in checkpoint.key_file
+        k
+        for k in checkpoint.key_file
         if k not in used and k not in expected and k not in aliases and not k.startswith(ignored)
     )
     mismatched = [
@@ -251,22 +279,28 @@ def load_safetensors_into(
     return model.eval().requires_grad_(False)
 
 
-def _mismatch_message(source: str, missing: list[str], unexpected: list[str],
-                      mismatched: list[str]) -> str:
+def _mismatch_message(
+    source: str, missing: list[str], unexpected: list[str], mismatched: list[str]
+) -> str:
     def listing(title: str, items: list[str]) -> str:
         shown = "\n    ".join(items[:20])
         more = f"\n    ... and {len(items) - 20} more" if len(items) > 20 else ""
         return f"\n  {title} ({len(items)}):\n    {shown}{more}"
 
-    text = f"The weights in {source or 'the checkpoint'} do not fit the model built from its config.json."
+    text = (
+        f"The weights in {source or 'the checkpoint'} do not fit the model built from "
+        "its config.json."
+    )
     if missing:
         text += listing("missing keys", missing)
     if unexpected:
         text += listing("unexpected keys", unexpected)
     if mismatched:
         text += listing("shape mismatches", mismatched)
-    return text + ("\nMake sure the folder holds the complete, unmodified official snapshot "
-                   "(re-download it if a file was cut short or replaced).")
+    return text + (
+        "\nMake sure the folder holds the complete, unmodified official snapshot "
+        "(re-download it if a file was cut short or replaced)."
+    )
 
 
 def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
@@ -278,16 +312,18 @@ def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
 # --------------------------------------------------------------------------- the three loaders
 
 
-def load_generator(folder: Path | str, device: torch.device | str = "cpu",
-                   dtype: torch.dtype = torch.float32):
+def load_generator(
+    folder: Path | str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+):
     """Load the Dasheng-AudioGen generator snapshot (config.json + safetensors)."""
     from .generator import DashengAudioGenerator
 
     folder = Path(folder)
     config = read_config(folder, GENERATOR)
     model = build_on_meta(lambda: DashengAudioGenerator.from_config(config))
-    load_safetensors_into(model, safetensors_files(folder), torch.device(device), dtype,
-                          source=str(folder))
+    load_safetensors_into(
+        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+    )
     # The reference prefers a tokenizer.json shipped with the generator over flan-t5's own.
     bundled = folder / "tokenizer.json"
     if bundled.is_file():
@@ -297,22 +333,37 @@ def load_generator(folder: Path | str, device: torch.device | str = "cpu",
     return model
 
 
-def load_audio_tokenizer(folder: Path | str, device: torch.device | str = "cpu",
-                         dtype: torch.dtype = torch.float32, include_encoder: bool = True):
+def load_audio_tokenizer(
+    folder: Path | str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    include_encoder: bool = True,
+):
     """Load the DashengTokenizer snapshot; without the encoder only the decode path is kept."""
     from .audio_tokenizer import DashengAudioTokenizer
 
     folder = Path(folder)
     config = read_config(folder, AUDIO_TOKENIZER)
     model = build_on_meta(
-        lambda: DashengAudioTokenizer.from_config(config, include_encoder=include_encoder))
+        lambda: DashengAudioTokenizer.from_config(config, include_encoder=include_encoder)
+    )
     ignored = () if include_encoder else ("encoder.",)
-    return load_safetensors_into(model, safetensors_files(folder), torch.device(device), dtype,
-                                 ignored_prefixes=ignored, source=str(folder))
+    return load_safetensors_into(
+        model,
+        safetensors_files(folder),
+        torch.device(device),
+        dtype,
+        ignored_prefixes=ignored,
+        source=str(folder),
+    )
 
 
-def load_text_encoder(folder: Path | str, device: torch.device | str = "cpu",
-                      dtype: torch.dtype = torch.float32, tokenizer_file: Path | str | None = None):
+def load_text_encoder(
+    folder: Path | str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    tokenizer_file: Path | str | None = None,
+):
     """Load flan-t5-large's encoder half and its tokenizer.json."""
     from .text_encoder import T5Encoder, T5Tokenizer, TextEncoder
 
@@ -322,18 +373,24 @@ def load_text_encoder(folder: Path | str, device: torch.device | str = "cpu",
     if not tokenizer_path.is_file():
         raise WeightsError(
             f"{tokenizer_path} is missing: the text encoder needs the tokenizer.json of "
-            f"{TEXT_ENCODER.repo_id}.\nDownload it with: {download_command(TEXT_ENCODER, folder)}")
+            f"{TEXT_ENCODER.repo_id}.\nDownload it with: {download_command(TEXT_ENCODER, folder)}"
+        )
     model = build_on_meta(lambda: T5Encoder.from_config(config))
-    load_safetensors_into(model, safetensors_files(folder), torch.device(device), dtype,
-                          source=str(folder))
+    load_safetensors_into(
+        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+    )
     max_length = int(config.get("n_positions", 512) or 512)
-    return TextEncoder(model, T5Tokenizer.from_file(tokenizer_path), max_length=min(max_length, 512))
+    return TextEncoder(
+        model, T5Tokenizer.from_file(tokenizer_path), max_length=min(max_length, 512)
+    )
 
 
 # --------------------------------------------------------------------------- download
 
 
-def download_snapshots(model_dir: Path | str, roles: Iterable[str] | None = None) -> dict[str, Path]:
+def download_snapshots(
+    model_dir: Path | str, roles: Iterable[str] | None = None
+) -> dict[str, Path]:
     """Fetch the official snapshots into ``model_dir`` with huggingface_hub (progress bars on).
 
     Only configs, safetensors and tokenizer files are fetched. Folders that already hold a
@@ -342,9 +399,10 @@ def download_snapshots(model_dir: Path | str, roles: Iterable[str] | None = None
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:
-        raise WeightsError("Downloading needs huggingface_hub: `pip install huggingface_hub`, "
-                           "or fetch the folders yourself:\n"
-                           + expected_layout_message(model_dir)) from exc
+        raise WeightsError(
+            "Downloading needs huggingface_hub: `pip install huggingface_hub`, "
+            "or fetch the folders yourself:\n" + expected_layout_message(model_dir)
+        ) from exc
     wanted = set(roles) if roles is not None else {kind.role for kind in SNAPSHOTS}
     folders = resolve_model_dirs(model_dir)
     for kind in SNAPSHOTS:
@@ -352,12 +410,15 @@ def download_snapshots(model_dir: Path | str, roles: Iterable[str] | None = None
         if kind.role not in wanted or _looks_complete(folder):
             continue
         try:
-            snapshot_download(repo_id=kind.repo_id, local_dir=str(folder),
-                              allow_patterns=DOWNLOAD_PATTERNS)
+            snapshot_download(
+                repo_id=kind.repo_id, local_dir=str(folder), allow_patterns=DOWNLOAD_PATTERNS
+            )
         except Exception as exc:  # network and hub errors come in many types
-            raise WeightsError(f"Downloading {kind.repo_id} into {folder} failed: {exc}\n"
-                               "Check the connection (or HF_ENDPOINT / a token for gated repos) "
-                               "and try again.") from exc
+            raise WeightsError(
+                f"Downloading {kind.repo_id} into {folder} failed: {exc}\n"
+                "Check the connection (or HF_ENDPOINT / a token for gated repos) "
+                "and try again."
+            ) from exc
     return folders
 
 

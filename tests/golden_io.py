@@ -54,10 +54,15 @@ def load_case(path: Path) -> GoldenCase:
     )
 
 
-def assert_scaled_close(ours: torch.Tensor, expected: torch.Tensor, max_abs: float, k: float,
-                        what: str) -> None:
+def assert_scaled_close(
+    ours: torch.Tensor, expected: torch.Tensor, max_abs: float, k: float, what: str
+) -> None:
     """``max|ours - expected| <= k * max_abs`` (tolerance relative to the output's magnitude)."""
-    assert ours.shape == expected.shape, f"{what}: shape {tuple(ours.shape)} != {tuple(expected.shape)}"
+    assert ours.shape == expected.shape, (
+        f"{what}: shape {tuple(ours.shape)} != {tuple(expected.shape)}"
+    )
     err = (ours.detach().double().cpu() - expected.double()).abs().max().item()
     bound = k * max_abs
-    assert err <= bound, f"{what}: max abs error {err:.3e} > {bound:.3e} (k={k}, max_abs={max_abs:.3e})"
+    assert err <= bound, (
+        f"{what}: max abs error {err:.3e} > {bound:.3e} (k={k}, max_abs={max_abs:.3e})"
+    )

@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import json
 import math
-import string
 from pathlib import Path
 
 import torch
 from golden_io import SHIPPED_GOLDEN_DIR, load_case
 from safetensors.torch import save_file
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from tokenizers import decoders as tk_decoders
+from t5_test_tokenizer import build_t5_tokenizer
 
 PREDICTED_SECONDS = 1.0
 T5_LAYERS = 2
 T5_HEADS = 4
-WORDS = ["▁a", "▁the", "▁dog", "▁barks", "▁rain", "▁music", "▁piano", "▁man", "▁woman",
-         "▁speaks", "▁park", "▁city", "caption", "speech", "asr", "sfx", "env", "<|", "|>"]
 
 
 def _generator_files() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -45,54 +41,55 @@ def _audio_tokenizer_files() -> tuple[dict, dict[str, torch.Tensor]]:
     return case.meta["tokenizer_config"], dict(case.weights)
 
 
-def build_tokenizer() -> Tokenizer:
-    """A T5-style SentencePiece-unigram tokenizer: EOS appended, pad 0, eos 1, unk 2."""
-    pieces = ["<pad>", "</s>", "<unk>", "▁"] + WORDS
-    pieces += [c for c in string.ascii_letters + string.digits + string.punctuation]
-    vocab = [(p, 0.0 if i < 3 else -float(len(pieces) - i) / 10 - (3.0 if len(p) == 1 else 0.0))
-             for i, p in enumerate(dict.fromkeys(pieces))]
-    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.decoder = tk_decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
-    return tokenizer
-
-
 def _t5_files(d_model: int, vocab_size: int) -> tuple[dict, dict[str, torch.Tensor]]:
     d_kv = d_model // T5_HEADS
     inner = d_kv * T5_HEADS
     d_ff = 2 * d_model
     config = {
-        "model_type": "t5", "architectures": ["T5ForConditionalGeneration"],
-        "d_model": d_model, "d_kv": d_kv, "num_heads": T5_HEADS, "d_ff": d_ff,
-        "num_layers": T5_LAYERS, "num_decoder_layers": T5_LAYERS,
-        "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
-        "layer_norm_epsilon": 1e-6, "feed_forward_proj": "gated-gelu", "is_gated_act": True,
-        "dense_act_fn": "gelu_new", "vocab_size": vocab_size, "n_positions": 512,
-        "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0,
+        "model_type": "t5",
+        "architectures": ["T5ForConditionalGeneration"],
+        "d_model": d_model,
+        "d_kv": d_kv,
+        "num_heads": T5_HEADS,
+        "d_ff": d_ff,
+        "num_layers": T5_LAYERS,
+        "num_decoder_layers": T5_LAYERS,
+        "relative_attention_num_buckets": 32,
+        "relative_attention_max_distance": 128,
+        "layer_norm_epsilon": 1e-6,
+        "feed_forward_proj": "gated-gelu",
+        "is_gated_act": True,
+        "dense_act_fn": "gelu_new",
+        "vocab_size": vocab_size,
+        "n_positions": 512,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+        "decoder_start_token_id": 0,
     }
     gen = torch.Generator().manual_seed(5)
 
     def rand(*shape: int, scale: float) -> torch.Tensor:
         return torch.randn(shape, generator=gen) * scale
 
-    weights = {"shared.weight": rand(vocab_size, d_model, scale=1.0),
-               "encoder.final_layer_norm.weight": 1 + rand(d_model, scale=0.1),
-               "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight":
-                   rand(32, T5_HEADS, scale=0.5),
-               # Stand-ins for the decoder half of the official file, which the loader skips.
-               "decoder.final_layer_norm.weight": torch.ones(d_model),
-               "lm_head.weight": rand(vocab_size, d_model, scale=0.05)}
+    weights = {
+        "shared.weight": rand(vocab_size, d_model, scale=1.0),
+        "encoder.final_layer_norm.weight": 1 + rand(d_model, scale=0.1),
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight": rand(
+            32, T5_HEADS, scale=0.5
+        ),
+        # Stand-ins for the decoder half of the official file, which the loader skips.
+        "decoder.final_layer_norm.weight": torch.ones(d_model),
+        "lm_head.weight": rand(vocab_size, d_model, scale=0.05),
+    }
     for i in range(T5_LAYERS):
         p = f"encoder.block.{i}.layer"
         for name in "qkvo":
             shape = (d_model, inner) if name == "o" else (inner, d_model)
-            weights[f"{p}.0.SelfAttention.{name}.weight"] = rand(*shape, scale=d_model ** -0.5)
+            weights[f"{p}.0.SelfAttention.{name}.weight"] = rand(*shape, scale=d_model**-0.5)
         weights[f"{p}.0.layer_norm.weight"] = 1 + rand(d_model, scale=0.1)
-        weights[f"{p}.1.DenseReluDense.wi_0.weight"] = rand(d_ff, d_model, scale=d_model ** -0.5)
-        weights[f"{p}.1.DenseReluDense.wi_1.weight"] = rand(d_ff, d_model, scale=d_model ** -0.5)
-        weights[f"{p}.1.DenseReluDense.wo.weight"] = rand(d_model, d_ff, scale=d_ff ** -0.5)
+        weights[f"{p}.1.DenseReluDense.wi_0.weight"] = rand(d_ff, d_model, scale=d_model**-0.5)
+        weights[f"{p}.1.DenseReluDense.wi_1.weight"] = rand(d_ff, d_model, scale=d_model**-0.5)
+        weights[f"{p}.1.DenseReluDense.wo.weight"] = rand(d_model, d_ff, scale=d_ff**-0.5)
         weights[f"{p}.1.layer_norm.weight"] = 1 + rand(d_model, scale=0.1)
     return config, weights
 
@@ -110,7 +107,7 @@ def write_tiny_snapshots(root: Path) -> Path:
     _write(root / "Dasheng-AudioGen", gen_config, gen_weights)
     tok_config, tok_weights = _audio_tokenizer_files()
     _write(root / "dashengtokenizer", tok_config, tok_weights)
-    tokenizer = build_tokenizer()
+    tokenizer = build_t5_tokenizer()
     t5_dim = gen_weights["content_encoder.text_encoder.proj.weight"].shape[1]
     t5_config, t5_weights = _t5_files(t5_dim, tokenizer.get_vocab_size())
     _write(root / "flan-t5-large", t5_config, t5_weights)

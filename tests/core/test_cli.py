@@ -15,15 +15,35 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("AUDIOGEN_MODEL_DIR", None)
-    return subprocess.run([sys.executable, "-m", "audiogen_core", *args], capture_output=True,
-                          text=True, env=env, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "audiogen_core", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 def test_generate_writes_exact_length_16k_mono_wav(tiny_model_dir, tmp_path):
     out = tmp_path / "scene.wav"
-    result = run_cli("generate", "--caption", "A dog barks in a park", "--sfx", "bark",
-                     "--out", str(out), "--duration", "1.3", "--steps", "2", "--seed", "0",
-                     "--model-dir", str(tiny_model_dir))
+    result = run_cli(
+        "generate",
+        "--caption",
+        "A dog barks in a park",
+        "--sfx",
+        "bark",
+        "--out",
+        str(out),
+        "--duration",
+        "1.3",
+        "--steps",
+        "2",
+        "--seed",
+        "0",
+        "--model-dir",
+        str(tiny_model_dir),
+    )
     assert result.returncode == 0, result.stderr
     info = soundfile.info(str(out))
     assert (info.samplerate, info.channels, info.frames) == (16000, 1, round(1.3 * 16000))
@@ -33,11 +53,25 @@ def test_generate_writes_exact_length_16k_mono_wav(tiny_model_dir, tmp_path):
 
 def test_generate_from_tagged_prompt_float_wav_and_separate_folders(tiny_model_dir, tmp_path):
     out = tmp_path / "scene.wav"
-    result = run_cli("generate", "--prompt", "<|caption|> rain <|env|> city", "--out", str(out),
-                     "--steps", "1", "--format", "float", "--variations", "2",
-                     "--generator", str(tiny_model_dir / "Dasheng-AudioGen"),
-                     "--audio-tokenizer", str(tiny_model_dir / "dashengtokenizer"),
-                     "--text-encoder", str(tiny_model_dir / "flan-t5-large"))
+    result = run_cli(
+        "generate",
+        "--prompt",
+        "<|caption|> rain <|env|> city",
+        "--out",
+        str(out),
+        "--steps",
+        "1",
+        "--format",
+        "float",
+        "--variations",
+        "2",
+        "--generator",
+        str(tiny_model_dir / "Dasheng-AudioGen"),
+        "--audio-tokenizer",
+        str(tiny_model_dir / "dashengtokenizer"),
+        "--text-encoder",
+        str(tiny_model_dir / "flan-t5-large"),
+    )
     assert result.returncode == 0, result.stderr
     for name in ("scene_00.wav", "scene_01.wav"):
         info = soundfile.info(str(tmp_path / name))
@@ -46,8 +80,15 @@ def test_generate_from_tagged_prompt_float_wav_and_separate_folders(tiny_model_d
 
 
 def test_missing_weights_explain_where_and_how(tmp_path):
-    result = run_cli("generate", "--caption", "x", "--out", str(tmp_path / "a.wav"),
-                     "--model-dir", str(tmp_path / "models"))
+    result = run_cli(
+        "generate",
+        "--caption",
+        "x",
+        "--out",
+        str(tmp_path / "a.wav"),
+        "--model-dir",
+        str(tmp_path / "models"),
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert str(tmp_path / "models" / "Dasheng-AudioGen") in result.stderr
@@ -58,8 +99,17 @@ def test_missing_weights_explain_where_and_how(tmp_path):
 def test_existing_output_is_never_overwritten(tiny_model_dir, tmp_path):
     out = tmp_path / "keep.wav"
     out.write_bytes(b"user data")
-    result = run_cli("generate", "--caption", "x", "--out", str(out),
-                     "--model-dir", str(tiny_model_dir), "--steps", "1")
+    result = run_cli(
+        "generate",
+        "--caption",
+        "x",
+        "--out",
+        str(out),
+        "--model-dir",
+        str(tiny_model_dir),
+        "--steps",
+        "1",
+    )
     assert result.returncode == 2 and "already exists" in result.stderr
     assert out.read_bytes() == b"user data"
 
@@ -71,7 +121,8 @@ def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
         (["--caption", "x", "--steps", "0"], "steps"),
         (["--sfx", "only effects"], "--caption"),
     ]:
-        result = run_cli("generate", *args, "--out", str(tmp_path / "o.wav"),
-                         "--model-dir", str(tiny_model_dir))
+        result = run_cli(
+            "generate", *args, "--out", str(tmp_path / "o.wav"), "--model-dir", str(tiny_model_dir)
+        )
         assert result.returncode == 2, (args, result.stderr)
         assert text in result.stderr and "Traceback" not in result.stderr

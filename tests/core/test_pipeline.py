@@ -12,8 +12,9 @@ PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 
 @pytest.fixture(scope="module")
 def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32",
-                                           include_audio_encoder=True)
+    return AudioGenPipeline.from_model_dir(
+        tiny_model_dir, device="cpu", dtype="fp32", include_audio_encoder=True
+    )
 
 
 @pytest.mark.parametrize("duration", [1.0, 0.52, 1.013, 0.5])
@@ -39,7 +40,7 @@ def test_predicted_duration_is_kept_when_no_override(pipe):
     assert audio.shape[-1] == max(frames) * 640
     shorter = frames.index(min(frames))
     if min(frames) < max(frames):
-        assert torch.count_nonzero(audio[shorter, 0, min(frames) * 640:]) == 0
+        assert torch.count_nonzero(audio[shorter, 0, min(frames) * 640 :]) == 0
 
 
 def test_same_seed_same_audio_and_variations_are_reproducible_alone(pipe):
@@ -89,14 +90,17 @@ def test_callback_sees_every_step_and_can_cancel(pipe):
         pipe.sample(cond, steps=4, duration_s=0.4, callback=cancel)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"steps": 0}, "steps"),
-    ({"duration_s": -1.0}, "out of range"),
-    ({"duration_s": 1e6}, "out of range"),
-    ({"duration_s": float("nan")}, "duration"),
-    ({"guidance": float("inf")}, "guidance"),
-    ({"num_variations": 0}, "num_variations"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, "steps"),
+        ({"duration_s": -1.0}, "out of range"),
+        ({"duration_s": 1e6}, "out of range"),
+        ({"duration_s": float("nan")}, "duration"),
+        ({"guidance": float("inf")}, "guidance"),
+        ({"num_variations": 0}, "num_variations"),
+    ],
+)
 def test_bad_sampling_arguments(pipe, kwargs, match):
     cond = pipe.encode_prompt(PROMPT)
     with pytest.raises(ValueError, match=match):

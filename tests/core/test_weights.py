@@ -119,8 +119,10 @@ def test_sharded_snapshot_with_index(gen_dir, tiny_model_dir):
     tensors = load_file(str(gen_dir / "model.safetensors"))
     (gen_dir / "model.safetensors").unlink()
     keys = sorted(tensors)
-    shards = {"model-00001-of-00002.safetensors": keys[::2],
-              "model-00002-of-00002.safetensors": keys[1::2]}
+    shards = {
+        "model-00001-of-00002.safetensors": keys[::2],
+        "model-00002-of-00002.safetensors": keys[1::2],
+    }
     weight_map = {}
     for name, shard_keys in shards.items():
         save_file({k: tensors[k] for k in shard_keys}, str(gen_dir / name))
