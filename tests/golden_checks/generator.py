@@ -1,0 +1,177 @@
+"""Golden parity checks of the generator: DiT forward (a), adapter and durations (b), the
+sampling loop (c) and the schedules (f).
+
+Each model is built from the case's ``generator_config`` alone and loaded with the case's
+weights, so the same checks run on fixture sets with other sizes and seeds.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from golden_io import GoldenCase, assert_scaled_close
+
+from audiogen_core.adapter import expand_by_duration, frames_mask, local_latent_frames
+from audiogen_core.derived_buffers import derived_buffer_keys, reset_derived_buffers
+from audiogen_core.generator import DashengAudioGenerator
+from audiogen_core.sampling import (
+    euler_sample,
+    evaluated_steps,
+    sigma_schedule,
+    timesteps_from_sigmas,
+    truncate_timesteps,
+)
+
+K_FLOAT = 1e-4  # tolerance relative to each output's recorded max_abs (float32)
+OPTIONAL_KEYS = {"dummy_param"}  # absent from the fixtures, unused by the model
+
+
+def load_generator(case: GoldenCase) -> DashengAudioGenerator:
+    model = DashengAudioGenerator.from_config(case.meta["generator_config"]).eval()
+    missing, unexpected = model.load_state_dict(case.weights, strict=False)
+    assert not unexpected, f"{case.name}: unexpected checkpoint keys {unexpected}"
+    required = set(missing) - OPTIONAL_KEYS - derived_buffer_keys(model)
+    assert not required, f"{case.name}: keys missing from the checkpoint {sorted(required)}"
+    reset_derived_buffers(model)
+    return model
+
+
+def _close(case: GoldenCase, name: str, ours: torch.Tensor, expected_name: str | None = None):
+    expected_name = expected_name or name
+    assert_scaled_close(
+        ours, case.outputs[expected_name], case.max_abs(expected_name), K_FLOAT,
+        f"{case.name}: {expected_name}",
+    )
+
+
+def _exact(case: GoldenCase, name: str, ours: torch.Tensor) -> None:
+    expected = case.outputs[name]
+    assert ours.dtype == expected.dtype, f"{case.name}: {name} {ours.dtype}, not {expected.dtype}"
+    assert torch.equal(ours.cpu(), expected), f"{case.name}: {name}\n{ours}\n!=\n{expected}"
+
+
+def check_dit_forward(case: GoldenCase) -> None:
+    model = load_generator(case)
+    i = case.inputs
+    with torch.no_grad():
+        velocity = model.backbone(
+            i["x"], i["timestep"], i["time_aligned_context"], i["context"], i["x_mask"],
+            i["context_mask"],
+        )
+    _close(case, "velocity", velocity)
+
+
+def check_adapter_duration(case: GoldenCase) -> None:
+    model = load_generator(case)
+    t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
+    with torch.no_grad():
+        projected = model.content_encoder.text_encoder.proj(t5_hidden)
+    adapted = model.adapt_content(t5_hidden, t5_mask)
+    cond = model.condition(t5_hidden, t5_mask)
+    local_frames = local_latent_frames(
+        adapted.local_duration_log, t5_mask, model.frame_rate, model.frame_resolution,
+        model.duration_offset,
+    )
+    num_frames = int(cond.latent_lengths.max())
+    latent_mask = frames_mask(cond.latent_lengths, num_frames)
+
+    _close(case, "content_projected", projected)
+    _exact(case, "instruction_mask", model.instruction(t5_hidden.shape[0])[1])
+    _close(case, "adapter_content", adapted.content)
+    _close(case, "global_duration_log", adapted.global_duration_log)
+    _close(case, "local_duration_log", adapted.local_duration_log)
+    # Exact, sign of the padded tokens' -0.0 included.
+    _exact(case, "local_latent_duration", local_frames)
+    assert torch.equal(
+        torch.signbit(local_frames), torch.signbit(case.outputs["local_latent_duration"])
+    ), f"{case.name}: signs of local_latent_duration differ"
+    _exact(case, "global_latent_duration", cond.latent_lengths)
+    _exact(case, "latent_mask", latent_mask)
+    _close(
+        case,
+        "time_aligned_content_expanded",
+        expand_by_duration(adapted.content, t5_mask, local_frames, latent_mask),
+    )
+    _close(case, "context", cond.context)
+    _exact(case, "context_mask", cond.context_mask)
+    # Text-to-audio's time-aligned input: the learned dummy embedding on every frame.
+    _close(
+        case,
+        "time_aligned_content",
+        model.dummy_ta_embed.detach().expand(t5_hidden.shape[0], num_frames, -1),
+    )
+
+
+def _check_each_evaluation(case: GoldenCase, model: DashengAudioGenerator, cond, args) -> None:
+    """Replay every recorded DiT evaluation on the recorded latents (localises a drift)."""
+    noise = case.inputs["noise"]
+    guidance = args["guidance_scale"] > 1.0
+    constants = model.step_constants(cond, noise.shape[-1], guidance)
+    sigmas = sigma_schedule(args["num_steps"], args["sway_sampling_coef"])
+    timesteps = timesteps_from_sigmas(sigmas)
+    latent = noise
+    for k in range(len(timesteps)):
+        prefix = f"debug.step{k}"
+        _exact(case, f"{prefix}.timestep", timesteps[k])
+        x_in = torch.cat([latent, latent]) if guidance else latent
+        with torch.no_grad():
+            dit_out = model.backbone.velocity(x_in, timesteps[k], constants)
+        _close(case, f"{prefix}.dit_out", dit_out)
+        latent = case.outputs[f"{prefix}.latent"]
+
+
+def check_generate(case: GoldenCase) -> None:
+    model = load_generator(case)
+    args = case.meta["non_tensor_args"]
+    t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
+    noise = case.inputs["noise"]
+    cond = model.condition(t5_hidden, t5_mask)
+
+    _exact(case, "debug.global_latent_duration", cond.latent_lengths)
+    assert noise.shape[-1] == int(cond.latent_lengths.max()), f"{case.name}: predicted length"
+    _exact(case, "debug.latent_mask", frames_mask(cond.latent_lengths, noise.shape[-1]))
+    _close(case, "debug.adapter_content", model.adapt_content(t5_hidden, t5_mask).content)
+    _close(case, "debug.context", cond.context)
+    _exact(case, "debug.context_mask", cond.context_mask)
+    _exact(case, "debug.sigmas", sigma_schedule(args["num_steps"], args["sway_sampling_coef"]))
+    _check_each_evaluation(case, model, cond, args)
+
+    progress = []
+    latent = model.sample(
+        cond, noise, num_steps=args["num_steps"], guidance_scale=args["guidance_scale"],
+        sway_sampling_coef=args["sway_sampling_coef"],
+        callback=lambda step, total: progress.append((step, total)),
+    )
+    _close(case, "latent", latent)
+    evaluations = len(evaluated_steps(case.outputs["debug.sigmas"]))
+    assert progress == [(s, evaluations) for s in range(1, evaluations + 1)], progress
+
+
+def _parse_schedule(tag: str) -> tuple[int, float]:
+    """``n{steps}.sway{coef:+.2f}`` or ``n{steps}.linear`` -> (steps, coef)."""
+    match = re.fullmatch(r"n(\d+)\.(?:sway([+-]\d+\.\d+)|linear)", tag)
+    assert match, f"unrecognised schedule tag {tag!r}"
+    return int(match.group(1)), float(match.group(2) or 0.0)
+
+
+def check_schedules(case: GoldenCase) -> None:
+    tags = case.meta["non_tensor_args"]["combos"]
+    assert tags, f"{case.name}: no schedules listed"
+    for tag in tags:
+        steps, coef = _parse_schedule(tag)
+        sigmas = sigma_schedule(steps, coef)
+        _exact(case, f"{tag}.sigmas", sigmas)
+        _exact(case, f"{tag}.timesteps", timesteps_from_sigmas(sigmas))
+        _exact(case, f"{tag}.timesteps_int", truncate_timesteps(timesteps_from_sigmas(sigmas)))
+
+    euler = [n for n in case.outputs if n.startswith("euler.")]
+    assert euler, f"{case.name}: no Euler result recorded"
+    velocity = case.inputs["velocity"]
+    for name in euler:
+        match = re.fullmatch(r"euler\.(sway[+-]\d+\.\d+|linear)\.(n\d+)\.result", name)
+        assert match, f"unrecognised Euler output {name!r}"
+        steps, coef = _parse_schedule(f"{match.group(2)}.{match.group(1)}")
+        sigmas = sigma_schedule(steps, coef)
+        result = euler_sample(lambda x, t: velocity, case.inputs["sample"], sigmas)
+        _exact(case, name, result)
