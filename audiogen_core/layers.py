@@ -1,4 +1,4 @@
-"""Small building blocks shared by the tokenizer's encoder and decoder."""
+"""Small building blocks shared by the generator and the audio tokenizer."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import Float32LayerNorm, compute_device, periodic_hann
+from ..layers import Float32LayerNorm, compute_device, periodic_hann
 
 # Magnitudes are clipped at 100 after exp: the official safeguard against exploding frames.
 MAX_MAGNITUDE = 100.0

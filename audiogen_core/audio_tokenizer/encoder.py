@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from ..layers import Float32LayerNorm
 from .frontend import AmplitudeToDB, LogMelSpectrogram, MelSpectrogram
-from .layers import Float32LayerNorm
 
 SAMPLE_RATE = 16000
 # The semantic branch's front-end and patching are fixed by the pretrained Dasheng encoder.

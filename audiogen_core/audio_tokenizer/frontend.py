@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .layers import compute_device, periodic_hann
+from ..layers import compute_device, periodic_hann
 
 
 def _hz_to_mel(freq: float) -> float:
