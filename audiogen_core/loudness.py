@@ -50,10 +50,11 @@ CEILING_RANGE_DBTP = (-60.0, 0.0)
 # higher factor so that inter-sample peaks of every rate are read as finely as at 48 kHz.
 _TRUE_PEAK_MIN_FACTOR = 4
 _TRUE_PEAK_RATE = 192_000
-# The interpolation filter is long and sharp (cut-off at the original Nyquist frequency) so it
-# reads inter-sample peaks as an ideal reconstruction does, even for material with energy up to
-# Nyquist (noise, limited masters), where shorter filters such as BS.1770's 48-tap example or
-# ffmpeg's read up to 0.3 dB low. A ceiling that holds on this meter holds on theirs.
+# The interpolation filter is long and sharp (cut-off at the original Nyquist frequency), so it
+# reads inter-sample peaks as an ideal reconstruction would for everything but the top few
+# percent of the band. Meters with short filters (BS.1770's 48-tap example, ffmpeg's) disagree
+# with it, either way, by up to 0.2 dB on material with energy right up to Nyquist (noise,
+# limited masters); the limiter leaves room for that (_LIMITER_MARGIN_DB).
 _TRUE_PEAK_TAPS_PER_PHASE = 256
 _TRUE_PEAK_KAISER_BETA = 14.0
 _TRUE_PEAK_CHUNK = 1 << 15  # input samples per filtering chunk; bounds memory on long mixes
@@ -161,7 +162,8 @@ def _peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     filter, so memory stays bounded on long mixes and the result does not depend on chunking.
     """
     factor = max(_TRUE_PEAK_MIN_FACTOR, math.ceil(_TRUE_PEAK_RATE / sample_rate))
-    kernel = _interpolator(factor)[None, :]
+    # float32 filtering is three times faster and off by under 1e-5 dB, far inside the margins.
+    kernel = _interpolator(factor)[None, :].astype(np.float32)
     channels, samples = audio.shape
     context = _TRUE_PEAK_TAPS_PER_PHASE // 2 + 1
     padded = np.pad(audio, ((0, 0), (context, context)))
@@ -169,12 +171,12 @@ def _peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     for start in range(0, samples, _TRUE_PEAK_CHUNK):
         end = min(samples, start + _TRUE_PEAK_CHUNK)
         segment = padded[:, start : end + 2 * context]
-        stuffed = np.zeros((channels, segment.shape[1] * factor))
+        stuffed = np.zeros((channels, segment.shape[1] * factor), np.float32)
         stuffed[:, ::factor] = segment
         # An odd, symmetric kernel in "same" mode adds no delay: point i is at sample i / factor.
         upsampled = oaconvolve(stuffed, kernel, mode="same", axes=1)
         inner = np.abs(upsampled[:, context * factor : (context + end - start) * factor])
-        peaks = inner.reshape(channels, end - start, factor).max(axis=(0, 2))
+        peaks = inner.max(axis=0).reshape(end - start, factor).max(axis=1)
         np.maximum(envelope[start:end], peaks, out=envelope[start:end])
     return envelope
 

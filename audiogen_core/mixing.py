@@ -150,7 +150,8 @@ class MixResult:
 def resample(waveform: Waveform, from_sr: int, to_sr: int) -> Waveform:
     """Resample with python-soxr at very high quality, keeping the waveform's kind and shape.
 
-    The output has ``round(samples * to_sr / from_sr)`` samples and no added delay.
+    The output has ``round(samples * to_sr / from_sr)`` samples and no added delay; the response
+    is flat within 0.01 dB up to 90 % of the lower Nyquist frequency (-0.1 dB at 93 %).
     """
     audio = as_array(waveform)
     from_sr, to_sr = check_sample_rate(from_sr, "from_sr"), check_sample_rate(to_sr, "to_sr")
@@ -173,7 +174,7 @@ def _check_number(value: float, name: str, low: float, high: float) -> float:
 
 
 def _label(layer: Layer, index: int) -> str:
-    return f"layer {index} ({layer.name!r})" if layer.name else f"layer {index}"
+    return f"layer {layer.name!r}" if layer.name else f"layer {index}"
 
 
 def _fade_curves(length: int, fade_in: int, fade_out: int) -> np.ndarray:
@@ -325,6 +326,10 @@ def mix(
 ) -> MixResult:
     """Mix ``layers`` into one float32 waveform [channels, samples] with a loudness report.
 
+    The report holds ``measure``'s keys for the finished mix plus ``sample_rate``, ``channels``,
+    ``target_lufs``, ``ceiling_dbtp``, ``gain_db`` (master gain), ``limiting_db`` (most peak
+    reduction, 0 if none), ``target_reached`` (None without a target), ``note`` (why a target was
+    missed, else empty) and ``layers`` (per layer: name, audible, start_s, end_s).
     Raises ValueError, naming the layer or setting, for bad audio (NaN/inf, empty, wrong shape),
     out-of-range gains, pans, times or levels.
     """
@@ -343,12 +348,14 @@ def mix(
         length = max(start + audio.shape[1] for start, audio in rendered)
     else:
         length = round(settings.duration_s * sample_rate)
+    if length == 0:
+        raise ValueError("the mix would have no samples: every layer is shorter than one sample")
 
-    duck = np.ones(length)
+    duck = None
     if ducking is not None:
         start, audio = rendered[ducking.key_index]
         key = np.zeros((audio.shape[0], length))
-        _place(key, start, audio, np.ones(length))
+        _place(key, start, audio)
         duck = ducking_gain(key, sample_rate, ducking)
 
     any_solo = any(layer.solo for layer in layers)
@@ -357,7 +364,7 @@ def mix(
     for index, (start, audio) in enumerate(rendered):
         if audible[index]:
             is_key = ducking is not None and index == ducking.key_index
-            _place(bus, start, audio, np.ones(length) if is_key else duck)
+            _place(bus, start, audio, None if is_key else duck)
     _apply_fades(bus, sample_rate, settings.fade_in_s, settings.fade_out_s)
 
     waveform, report = _finish(bus, sample_rate, settings)
@@ -373,11 +380,13 @@ def mix(
     return MixResult(waveform, sample_rate, report)
 
 
-def _place(bus: np.ndarray, start: int, audio: np.ndarray, gain: np.ndarray) -> None:
-    """Add ``audio`` into ``bus`` from sample ``start``, times ``gain``, cut at the bus end."""
+def _place(bus: np.ndarray, start: int, audio: np.ndarray, gain: np.ndarray | None = None) -> None:
+    """Add ``audio`` into ``bus`` from sample ``start`` (times ``gain``), cut at the bus end."""
     end = min(bus.shape[1], start + audio.shape[1])
-    if end > start:
-        bus[:, start:end] += audio[:, : end - start] * gain[start:end]
+    if end <= start:
+        return
+    part = audio[:, : end - start]
+    bus[:, start:end] += part if gain is None else part * gain[start:end]
 
 
 def _finish(
