@@ -15,9 +15,9 @@ from pathlib import Path
 
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_prompt
+from .weights import DEFAULT_MODEL_DIR_ENV
 
 EXIT_USAGE = 2
-DEFAULT_MODEL_DIR_ENV = "AUDIOGEN_MODEL_DIR"
 
 
 class CliError(Exception):

@@ -29,6 +29,8 @@ from .derived_buffers import derived_buffer_keys, reset_derived_buffers
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 INDEX_FILE = "model.safetensors.index.json"
+# Where the CLI and the nodes (without ComfyUI) look for the three snapshots by default.
+DEFAULT_MODEL_DIR_ENV = "AUDIOGEN_MODEL_DIR"
 
 
 @dataclass(frozen=True)

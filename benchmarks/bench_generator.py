@@ -43,8 +43,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=40, help="prompt tokens")
     parser.add_argument("--batch", type=int, default=1, help="prompts per call")
     parser.add_argument("--steps", type=int, default=8, help="sampling steps")
-    parser.add_argument("--guidance", type=float, default=5.0,
-                        help="CFG scale (> 1 doubles the batch)")
+    parser.add_argument(
+        "--guidance", type=float, default=5.0, help="CFG scale (> 1 doubles the batch)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed calls per path")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--dtype", default="fp32", help="fp32, bf16, fp16 or auto")
@@ -54,10 +55,16 @@ def parse_args() -> argparse.Namespace:
 def build_generator(args: argparse.Namespace, device: torch.device, dtype: torch.dtype):
     config = json.loads(OFFICIAL_CONFIG.read_text())["config"]
     config.update(
-        latent_dim=args.latent_dim, dit_in_chans=args.latent_dim, dit_out_chans=args.latent_dim,
-        content_dim=args.content_dim, task_instruction_dim=args.content_dim,
-        dit_context_dim=args.content_dim, dit_ta_context_dim=args.content_dim,
-        dit_embed_dim=args.embed_dim, dit_depth=args.depth, dit_num_heads=args.heads,
+        latent_dim=args.latent_dim,
+        dit_in_chans=args.latent_dim,
+        dit_out_chans=args.latent_dim,
+        content_dim=args.content_dim,
+        task_instruction_dim=args.content_dim,
+        dit_context_dim=args.content_dim,
+        dit_ta_context_dim=args.content_dim,
+        dit_embed_dim=args.embed_dim,
+        dit_depth=args.depth,
+        dit_num_heads=args.heads,
         adapter_num_heads=args.heads,
     )
     torch.manual_seed(0)
@@ -90,8 +97,9 @@ def naive_sample(model, cond, noise, steps, scale, on_step) -> torch.Tensor:
     sigmas = sigma_schedule(steps, -1.0).to(noise.device)
     x = noise
     for k, t in enumerate(timesteps_from_sigmas(sigmas)):
-        v = model.backbone(torch.cat([x, x]) if guidance else x, t, ta, context, x_mask,
-                           context_mask).float()
+        v = model.backbone(
+            torch.cat([x, x]) if guidance else x, t, ta, context, x_mask, context_mask
+        ).float()
         if guidance:
             uncond, conditioned = v.chunk(2)
             v = uncond + scale * (conditioned - uncond)
@@ -138,9 +146,11 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     cond = make_conditioning(model, args, device)
     noise = torch.randn(args.batch, args.latent_dim, args.frames, device=device)
-    print(f"model: {params / 1e6:.1f} M parameters, width {args.embed_dim}, depth {args.depth}, "
-          f"{device} {dtype}; batch {args.batch}, {args.frames} frames, {args.tokens} tokens, "
-          f"{args.steps} steps, guidance {args.guidance}, {args.repeats} repeats")
+    print(
+        f"model: {params / 1e6:.1f} M parameters, width {args.embed_dim}, depth {args.depth}, "
+        f"{device} {dtype}; batch {args.batch}, {args.frames} frames, {args.tokens} tokens, "
+        f"{args.steps} steps, guidance {args.guidance}, {args.repeats} repeats"
+    )
 
     names = ("naive", "cached")
     for name in names:  # warm-up: allocator, kernel selection and caches, not timed
@@ -153,14 +163,18 @@ def main() -> None:
             calls[name].append(timer.stamps[-1] - timer.stamps[0])
 
     for name in names:
-        print(f"{name:>6}: {len(steps[name]) // args.repeats} DiT evaluations per call, "
-              f"{statistics.median(calls[name]):7.2f} s per call, "
-              f"{statistics.median(steps[name]):.3f} s per evaluation (medians)")
+        print(
+            f"{name:>6}: {len(steps[name]) // args.repeats} DiT evaluations per call, "
+            f"{statistics.median(calls[name]):7.2f} s per call, "
+            f"{statistics.median(steps[name]):.3f} s per evaluation (medians)"
+        )
     per_step = statistics.median(steps["naive"]) / statistics.median(steps["cached"])
     per_call = statistics.median(calls["naive"]) / statistics.median(calls["cached"])
     diff = (latents["naive"] - latents["cached"]).abs().max() / latents["naive"].abs().max()
-    print(f"speed-up: {per_step:.2f}x per evaluation, {per_call:.2f}x per sampling call; "
-          f"max relative difference of the latents {diff.item():.1e}")
+    print(
+        f"speed-up: {per_step:.2f}x per evaluation, {per_call:.2f}x per sampling call; "
+        f"max relative difference of the latents {diff.item():.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ def measure(mode: str, folder: Path) -> None:
     {"ours": load_ours, "naive": load_naive}[mode](folder)
     seconds = time.perf_counter() - start
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(json.dumps({"mode": mode, "seconds": round(seconds, 2), "peak_rss_gb": round(peak_gb, 2)}))
+    print(
+        json.dumps({"mode": mode, "seconds": round(seconds, 2), "peak_rss_gb": round(peak_gb, 2)})
+    )
 
 
 def main() -> None:
@@ -85,8 +87,12 @@ def main() -> None:
         size = write_snapshot(folder, args.depth)
         print(f"snapshot: dit_depth {args.depth}, {size / 1024**3:.2f} GB")
         for mode in ("ours", "naive"):
-            out = subprocess.run([sys.executable, __file__, "--measure", mode, "--folder",
-                                  str(folder)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--measure", mode, "--folder", str(folder)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             print(out.stdout.strip())
 
 

@@ -1,8 +1,7 @@
-"""Shared test helpers: golden fixture discovery and scaled comparisons."""
+"""Shared test setup: import paths and one set of tiny snapshot folders per session."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,3 +11,13 @@ if str(ROOT) not in sys.path:
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
+
+
+import pytest  # noqa: E402
+from tiny_snapshots import write_tiny_snapshots  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The three tiny snapshots (official folder names and layout), written once."""
+    return write_tiny_snapshots(tmp_path_factory.mktemp("models"))

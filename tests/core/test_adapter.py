@@ -33,16 +33,18 @@ def test_local_frames_follow_the_float32_ties():
     # and float32 0.005 decides the rounding (60 -> 7 where exact arithmetic gives 8).
     units = torch.tensor([4, 12, 28, 44, 60, 92, 108, 3])
     local_log = torch.log(units.double() + 0.5).float()[None]
-    frames = local_latent_frames(local_log, torch.ones_like(local_log, dtype=torch.bool),
-                                 FRAME_RATE, RESOLUTION, OFFSET)
+    frames = local_latent_frames(
+        local_log, torch.ones_like(local_log, dtype=torch.bool), FRAME_RATE, RESOLUTION, OFFSET
+    )
     assert frames.dtype == torch.float32
     assert frames[0].tolist() == [0, 2, 4, 6, 7, 11, 13, 0]
 
 
 def test_padded_tokens_get_negative_zero_frames():
     local_log = torch.tensor([[2.0, 0.0]])
-    frames = local_latent_frames(local_log, torch.tensor([[True, False]]), FRAME_RATE,
-                                 RESOLUTION, OFFSET)
+    frames = local_latent_frames(
+        local_log, torch.tensor([[True, False]]), FRAME_RATE, RESOLUTION, OFFSET
+    )
     assert frames[0, 1] == 0 and torch.signbit(frames[0, 1])
 
 
@@ -55,7 +57,10 @@ def test_global_frames_are_not_clamped():
 
 def test_frames_mask():
     assert frames_mask(torch.tensor([2, 0, 3]), 3).tolist() == [
-        [True, True, False], [False, False, False], [True, True, True]]
+        [True, True, False],
+        [False, False, False],
+        [True, True, True],
+    ]
 
 
 def test_expand_by_duration_repeats_tokens_over_their_frames():
@@ -82,15 +87,18 @@ def test_padded_tokens_do_not_change_global_duration_or_valid_content(case_b):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_reduced_precision_adapter_runs_and_stays_close(case_b, dtype):
     # The reference crashes here in bf16 (float32 pooled features meet bf16 weights).
-    reference = load_generator(case_b).adapt_content(case_b.inputs["t5_hidden"],
-                                                     case_b.inputs["t5_mask"])
+    reference = load_generator(case_b).adapt_content(
+        case_b.inputs["t5_hidden"], case_b.inputs["t5_mask"]
+    )
     model = load_generator(case_b).to(dtype)
     out = model.adapt_content(case_b.inputs["t5_hidden"], case_b.inputs["t5_mask"])
     assert out.content.dtype == dtype
     assert out.global_duration_log.dtype == out.local_duration_log.dtype == torch.float32
-    for ours, ref in [(out.content, reference.content),
-                      (out.global_duration_log, reference.global_duration_log),
-                      (out.local_duration_log, reference.local_duration_log)]:
+    for ours, ref in [
+        (out.content, reference.content),
+        (out.global_duration_log, reference.global_duration_log),
+        (out.local_duration_log, reference.local_duration_log),
+    ]:
         assert torch.isfinite(ours).all()
         assert (ours.float() - ref).abs().max() <= 5e-2 * ref.abs().max()
 

@@ -130,8 +130,16 @@ def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
 
 def test_download_failure_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = run_cli("generate", "--caption", "x", "--out", str(tmp_path / "a.wav"),
-                     "--model-dir", str(tmp_path / "models"), "--download")
+    result = run_cli(
+        "generate",
+        "--caption",
+        "x",
+        "--out",
+        str(tmp_path / "a.wav"),
+        "--model-dir",
+        str(tmp_path / "models"),
+        "--download",
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "Downloading mispeech/Dasheng-AudioGen" in result.stderr

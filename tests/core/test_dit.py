@@ -27,8 +27,12 @@ def _run(backbone: LayerFusionDiT, inputs: dict, **changes) -> torch.Tensor:
     args = {**inputs, **changes}
     with torch.no_grad():
         return backbone(
-            args["x"], args["timestep"], args["time_aligned_context"], args["context"],
-            args["x_mask"], args["context_mask"],
+            args["x"],
+            args["timestep"],
+            args["time_aligned_context"],
+            args["context"],
+            args["x_mask"],
+            args["context_mask"],
         )
 
 

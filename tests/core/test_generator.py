@@ -40,8 +40,10 @@ def cond(model, case_c):
 def test_full_size_layout_matches_the_official_checkpoint():
     with torch.device("meta"):
         full = DashengAudioGenerator.from_config(MANIFEST["config"])
-    ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch."))
-            for k, v in full.state_dict().items()]
+    ours = [
+        (k, list(v.shape), str(v.dtype).removeprefix("torch."))
+        for k, v in full.state_dict().items()
+    ]
     official = [(e["key"], e["shape"], e["dtype"]) for e in MANIFEST["keys"]]
     assert ours == official
     assert sum(p.numel() for p in full.parameters()) == FULL_SIZE_PARAMETERS

@@ -14,8 +14,34 @@ from audiogen_core.sampling import (
     truncate_timesteps,
 )
 
-DEFAULT_INTEGER_TIMESTEPS = [1000, 998, 992, 982, 968, 951, 929, 904, 876, 844, 809, 770, 728,
-                             684, 637, 587, 535, 481, 425, 368, 309, 248, 187, 125, 62, 0]
+DEFAULT_INTEGER_TIMESTEPS = [
+    1000,
+    998,
+    992,
+    982,
+    968,
+    951,
+    929,
+    904,
+    876,
+    844,
+    809,
+    770,
+    728,
+    684,
+    637,
+    587,
+    535,
+    481,
+    425,
+    368,
+    309,
+    248,
+    187,
+    125,
+    62,
+    0,
+]
 
 
 def test_default_schedule_integer_timesteps():
@@ -96,15 +122,17 @@ def test_callback_counts_evaluations_and_cancel_propagates():
 
 def test_update_runs_in_float32_whatever_the_velocity_dtype():
     x = torch.randn(1, 2, 3)
-    out = euler_sample(lambda x, t: torch.ones_like(x, dtype=torch.bfloat16), x,
-                       sigma_schedule(3, 0.0))
+    out = euler_sample(
+        lambda x, t: torch.ones_like(x, dtype=torch.bfloat16), x, sigma_schedule(3, 0.0)
+    )
     assert out.dtype == torch.float32
     assert torch.allclose(out, x - 1.0)
 
 
 def test_velocity_gets_the_float_timestep():
     seen = []
-    euler_sample(lambda x, t: seen.append(t) or torch.zeros_like(x), torch.zeros(1),
-                 sigma_schedule(2, -1.0))
+    euler_sample(
+        lambda x, t: seen.append(t) or torch.zeros_like(x), torch.zeros(1), sigma_schedule(2, -1.0)
+    )
     assert all(t.dim() == 0 and t.dtype == torch.float32 for t in seen)
     assert [float(t) for t in seen] == timesteps_from_sigmas(sigma_schedule(2, -1.0))[:2].tolist()

@@ -40,7 +40,10 @@ def load_generator(case: GoldenCase) -> DashengAudioGenerator:
 def _close(case: GoldenCase, name: str, ours: torch.Tensor, expected_name: str | None = None):
     expected_name = expected_name or name
     assert_scaled_close(
-        ours, case.outputs[expected_name], case.max_abs(expected_name), K_FLOAT,
+        ours,
+        case.outputs[expected_name],
+        case.max_abs(expected_name),
+        K_FLOAT,
         f"{case.name}: {expected_name}",
     )
 
@@ -56,7 +59,11 @@ def check_dit_forward(case: GoldenCase) -> None:
     i = case.inputs
     with torch.no_grad():
         velocity = model.backbone(
-            i["x"], i["timestep"], i["time_aligned_context"], i["context"], i["x_mask"],
+            i["x"],
+            i["timestep"],
+            i["time_aligned_context"],
+            i["context"],
+            i["x_mask"],
             i["context_mask"],
         )
     _close(case, "velocity", velocity)
@@ -70,7 +77,10 @@ def check_adapter_duration(case: GoldenCase) -> None:
     adapted = model.adapt_content(t5_hidden, t5_mask)
     cond = model.condition(t5_hidden, t5_mask)
     local_frames = local_latent_frames(
-        adapted.local_duration_log, t5_mask, model.frame_rate, model.frame_resolution,
+        adapted.local_duration_log,
+        t5_mask,
+        model.frame_rate,
+        model.frame_resolution,
         model.duration_offset,
     )
     num_frames = int(cond.latent_lengths.max())
@@ -139,7 +149,10 @@ def check_generate(case: GoldenCase) -> None:
 
     progress = []
     latent = model.sample(
-        cond, noise, num_steps=args["num_steps"], guidance_scale=args["guidance_scale"],
+        cond,
+        noise,
+        num_steps=args["num_steps"],
+        guidance_scale=args["guidance_scale"],
         sway_sampling_coef=args["sway_sampling_coef"],
         callback=lambda step, total: progress.append((step, total)),
     )

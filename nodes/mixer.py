@@ -1,0 +1,321 @@
+"""Mixer with preview: several AUDIO layers -> one AUDIO, played back inside the node.
+
+Design: the mixer takes up to six layer inputs of type "AUDIO,AUDIOGEN_LAYER". A plain AUDIO
+goes into the mix as it is (0 dB, centre, from 0 s); an ``AudioGenMixLayer`` node in front of
+it sets gain, pan, offset, trim, fades, mute and solo. This keeps the mixer small (master
+settings only) while every per-layer control of ``audiogen_core.mixing`` stays reachable, and
+a graph needs a layer node only where a layer needs adjusting.
+
+Batches: an AUDIO batch (e.g. variations) is mixed item by item; a single-clip layer is used
+for every item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from audiogen_core import mixing
+from audiogen_core.pipeline import MAX_DURATION_S
+
+from . import common
+from .preview import write_preview
+
+LAYER = "AUDIOGEN_LAYER"
+LAYER_INPUT = f"AUDIO,{LAYER}"
+MAX_LAYERS = 6
+SAMPLE_RATES = ["48000", "44100", "16000"]
+CHANNELS = {"stereo": 2, "mono": 1}
+
+
+@dataclass(frozen=True)
+class MixLayer:
+    """An AUDIO and how it sits in the mix (keyword arguments of ``mixing.Layer``)."""
+
+    audio: dict
+    options: dict = field(default_factory=dict)
+
+
+def _seconds(default: float, tooltip: str, maximum: float = MAX_DURATION_S) -> tuple:
+    return (
+        "FLOAT",
+        {"default": default, "min": 0.0, "max": maximum, "step": 0.01, "tooltip": tooltip},
+    )
+
+
+class AudioGenMixLayer:
+    DISPLAY_NAME = "AudioGen Mix Layer"
+    DESCRIPTION = (
+        "Sets how one AUDIO sits in the AudioGen Mixer: gain, pan, start offset, trim, "
+        "fades, mute and solo. Connect its layer output to a mixer layer input."
+    )
+    CATEGORY = common.CATEGORY
+    RETURN_TYPES = (LAYER,)
+    RETURN_NAMES = ("layer",)
+    OUTPUT_TOOLTIPS = ("The audio with its mix settings, for an AudioGen Mixer layer input.",)
+    FUNCTION = "make_layer"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "audio": (
+                    "AUDIO",
+                    {
+                        "tooltip": "Any audio: a decoded stem, Load Audio, a video's "
+                        "soundtrack. Any sample rate, mono or stereo."
+                    },
+                ),
+                "gain_db": (
+                    "FLOAT",
+                    {
+                        "default": 0.0,
+                        "min": -mixing.MAX_GAIN_DB,
+                        "max": mixing.MAX_GAIN_DB,
+                        "step": 0.1,
+                        "tooltip": "Level change in dB (-6 dB halves the amplitude).",
+                    },
+                ),
+                "pan": (
+                    "FLOAT",
+                    {
+                        "default": 0.0,
+                        "min": -1.0,
+                        "max": 1.0,
+                        "step": 0.01,
+                        "tooltip": "Constant-power pan: -1 hard left, 0 centre, 1 hard "
+                        "right (no effect on a mono mix).",
+                    },
+                ),
+                "offset_s": _seconds(0.0, "Where the layer starts in the mix, in seconds."),
+                "trim_start_s": _seconds(0.0, "Skip this much of the start of the audio."),
+                "trim_end_s": _seconds(0.0, "Stop at this position of the audio; 0 = its end."),
+                "fade_in_s": _seconds(0.0, "Equal-power fade-in length.", 60.0),
+                "fade_out_s": _seconds(0.0, "Equal-power fade-out length.", 60.0),
+                "mute": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Leave this layer out of the mix (it still drives ducking).",
+                    },
+                ),
+                "solo": ("BOOLEAN", {"default": False, "tooltip": "Hear only soloed layers."}),
+            }
+        }
+
+    def make_layer(
+        self,
+        audio: dict,
+        gain_db: float,
+        pan: float,
+        offset_s: float,
+        trim_start_s: float,
+        trim_end_s: float,
+        fade_in_s: float,
+        fade_out_s: float,
+        mute: bool,
+        solo: bool,
+    ) -> tuple[MixLayer]:
+        if audio is None:
+            raise ValueError(
+                f"{self.DISPLAY_NAME}: the audio input is empty (a video without a "
+                "soundtrack?); connect audio that has samples."
+            )
+        options = {
+            "gain_db": gain_db,
+            "pan": pan,
+            "offset_s": offset_s,
+            "trim_start_s": trim_start_s,
+            "trim_end_s": trim_end_s or None,
+            "fade_in_s": fade_in_s,
+            "fade_out_s": fade_out_s,
+            "mute": mute,
+            "solo": solo,
+        }
+        return (MixLayer(audio=audio, options=options),)
+
+
+def _layer_inputs(first: int, last: int) -> dict:
+    return {
+        f"layer_{i}": (
+            LAYER_INPUT,
+            {"tooltip": "An AUDIO (mixed as it is) or a layer from AudioGen Mix Layer."},
+        )
+        for i in range(first, last + 1)
+    }
+
+
+class AudioGenMixer:
+    DISPLAY_NAME = "AudioGen Mixer"
+    DESCRIPTION = (
+        "Mixes up to six layers into one AUDIO at 16, 44.1 or 48 kHz, mono or stereo, "
+        "with optional ducking under a voice layer, master fades, a fixed length and "
+        "loudness normalisation under a true-peak ceiling. Plays the mix in the node "
+        "and shows its loudness and peak."
+    )
+    CATEGORY = common.CATEGORY
+    RETURN_TYPES = ("AUDIO", "STRING")
+    RETURN_NAMES = ("audio", "report")
+    OUTPUT_TOOLTIPS = ("The mix.", "Loudness, true peak, length and format of the mix.")
+    FUNCTION = "mix"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        duck_choices = ["off"] + [f"layer_{i}" for i in range(1, MAX_LAYERS + 1)]
+        return {
+            "required": {
+                **_layer_inputs(1, 1),
+                "sample_rate": (
+                    SAMPLE_RATES,
+                    {
+                        "default": "48000",
+                        "tooltip": "Output sample rate in Hz; layers are resampled to it.",
+                    },
+                ),
+                "channels": (list(CHANNELS), {"default": "stereo", "tooltip": "Output channels."}),
+                "duration_s": _seconds(
+                    0.0,
+                    "Length of the mix; 0 = until the longest layer "
+                    "ends. Longer pads with silence, shorter cuts.",
+                ),
+                "target_lufs": (
+                    "FLOAT",
+                    {
+                        "default": -16.0,
+                        "min": -70.0,
+                        "max": 0.0,
+                        "step": 0.5,
+                        "tooltip": "Integrated loudness to reach (EBU R128): "
+                        "-14 streaming, -16 podcasts, -23 broadcast; "
+                        "0 = no normalisation.",
+                    },
+                ),
+                "true_peak_dbtp": (
+                    "FLOAT",
+                    {
+                        "default": -1.0,
+                        "min": -60.0,
+                        "max": 0.0,
+                        "step": 0.1,
+                        "tooltip": "True-peak ceiling; it always wins over the loudness target.",
+                    },
+                ),
+                "fade_in_s": _seconds(0.0, "Master fade-in.", 60.0),
+                "fade_out_s": _seconds(
+                    0.0, "Master fade-out (use it with a fixed duration to avoid a hard cut).", 60.0
+                ),
+                "duck_with": (
+                    duck_choices,
+                    {
+                        "default": "off",
+                        "tooltip": "Lower every other layer while this layer "
+                        "is active (e.g. music under a voice).",
+                    },
+                ),
+                "duck_depth_db": (
+                    "FLOAT",
+                    {
+                        "default": 12.0,
+                        "min": 0.0,
+                        "max": mixing.MAX_DEPTH_DB,
+                        "step": 0.5,
+                        "tooltip": "How far ducking lowers the other layers.",
+                    },
+                ),
+            },
+            "optional": _layer_inputs(2, MAX_LAYERS),
+        }
+
+    def mix(
+        self,
+        sample_rate: str,
+        channels: str,
+        duration_s: float,
+        target_lufs: float,
+        true_peak_dbtp: float,
+        fade_in_s: float,
+        fade_out_s: float,
+        duck_with: str,
+        duck_depth_db: float,
+        **layers,
+    ) -> dict:
+        with common.user_errors(self.DISPLAY_NAME):
+            connected = {
+                name: _as_layer(value)
+                for name, value in sorted(layers.items())
+                if value is not None
+            }
+            if not connected:
+                raise ValueError("connect at least one layer.")
+            names = list(connected)
+            ducking = None
+            if duck_with != "off":
+                if duck_with not in connected:
+                    raise ValueError(
+                        f"duck_with is {duck_with}, but nothing is connected there: "
+                        "pick a connected layer or off."
+                    )
+                ducking = mixing.Ducking(key_index=names.index(duck_with), depth_db=duck_depth_db)
+            settings = mixing.MixSettings(
+                sample_rate=int(sample_rate),
+                channels=CHANNELS[channels],
+                duration_s=duration_s or None,
+                target_lufs=target_lufs or None,
+                true_peak_dbtp=true_peak_dbtp,
+                fade_in_s=fade_in_s,
+                fade_out_s=fade_out_s,
+            )
+            results = [
+                mixing.mix(layers_of_item, settings, ducking)
+                for layers_of_item in _items(connected)
+            ]
+        audio = {
+            "waveform": _stack([r.waveform for r in results]),
+            "sample_rate": results[0].sample_rate,
+        }
+        report = mixing.format_report(results[0].report)
+        if len(results) > 1:
+            report += f" (item 1 of {len(results)})"
+        return {
+            "ui": {"audio": write_preview(audio, "AudioGenMix"), "text": [report]},
+            "result": (audio, report),
+        }
+
+
+def _as_layer(value) -> MixLayer:
+    # A plain AUDIO dict arrives through the union input type.
+    return value if isinstance(value, MixLayer) else MixLayer(audio=value)
+
+
+def _items(connected: dict[str, MixLayer]) -> list[list[mixing.Layer]]:
+    """One list of core layers per batch item; a one-clip layer serves every item."""
+    sizes = {name: int(layer.audio["waveform"].shape[0]) for name, layer in connected.items()}
+    batch = max(sizes.values())
+    odd = {name: size for name, size in sizes.items() if size not in (1, batch)}
+    if odd:
+        raise ValueError(
+            f"layer batch sizes {sizes} do not match: each layer must hold one clip or {batch}."
+        )
+    return [
+        [
+            mixing.Layer(
+                waveform=layer.audio["waveform"][min(item, sizes[name] - 1)],
+                sample_rate=int(layer.audio["sample_rate"]),
+                name=name,
+                **layer.options,
+            )
+            for name, layer in connected.items()
+        ]
+        for item in range(batch)
+    ]
+
+
+def _stack(waveforms: list[torch.Tensor]) -> torch.Tensor:
+    """[B, C, N] from per-item mixes, zero-padded to the longest (lengths differ rarely)."""
+    longest = max(w.shape[-1] for w in waveforms)
+    return torch.stack([torch.nn.functional.pad(w, (0, longest - w.shape[-1])) for w in waveforms])
+
+
+NODES = (AudioGenMixLayer, AudioGenMixer)

@@ -1,0 +1,94 @@
+"""Duration from video: how many seconds of audio a picture needs to end with it exactly."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+
+from audiogen_core.pipeline import MAX_DURATION_S
+
+from . import common
+
+
+def _video_frames(video) -> tuple[int, Fraction]:
+    """Frame count and rate of a ComfyUI VIDEO, without decoding it where ComfyUI allows."""
+    if hasattr(video, "get_frame_count") and hasattr(video, "get_frame_rate"):
+        return int(video.get_frame_count()), Fraction(video.get_frame_rate())
+    components = video.get_components()  # older ComfyUI: decodes the frames
+    return int(components.images.shape[0]), Fraction(components.frame_rate)
+
+
+class AudioGenDurationFromVideo:
+    DISPLAY_NAME = "AudioGen Duration From Video"
+    DESCRIPTION = (
+        "Seconds of audio that end exactly with a video: frame count / fps, from "
+        "frames (IMAGE batch) + fps, or from a VIDEO. Connect seconds to the "
+        "Sampler's duration_s; Decode then returns round(seconds x 16000) samples, "
+        "i.e. the picture's length to within half a sample."
+    )
+    CATEGORY = common.CATEGORY
+    RETURN_TYPES = ("FLOAT", "INT", "FLOAT")
+    RETURN_NAMES = ("seconds", "frame_count", "fps")
+    OUTPUT_TOOLTIPS = (
+        "frame_count / fps, for the Sampler's duration_s.",
+        "Number of video frames.",
+        "Frame rate used (the VIDEO's own when a VIDEO is connected).",
+    )
+    FUNCTION = "measure"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "fps": (
+                    "FLOAT",
+                    {
+                        "default": 24.0,
+                        "min": 0.01,
+                        "max": 1000.0,
+                        "step": 0.001,
+                        "tooltip": "Frame rate of the images (ignored when a VIDEO is "
+                        "connected). Use the same value in Create Video.",
+                    },
+                ),
+            },
+            "optional": {
+                "images": (
+                    "IMAGE",
+                    {"tooltip": "The video's frames, e.g. images from Get Video Components."},
+                ),
+                "video": (
+                    "VIDEO",
+                    {
+                        "tooltip": "A whole video, e.g. from Load Video; its own "
+                        "frame count and rate are used."
+                    },
+                ),
+            },
+        }
+
+    def measure(self, fps: float, images: torch.Tensor | None = None, video=None) -> dict:
+        with common.user_errors(self.DISPLAY_NAME):
+            if video is not None:
+                frames, rate = _video_frames(video)
+            elif images is not None:
+                frames, rate = int(images.shape[0]), Fraction(fps)
+            else:
+                raise ValueError("connect the video's frames (images, with fps) or a VIDEO.")
+            if frames < 1 or rate <= 0:
+                raise ValueError(
+                    f"the video has {frames} frames at {float(rate):g} fps; it needs "
+                    "at least one frame and a positive frame rate."
+                )
+            seconds = float(frames / rate)
+            if seconds > MAX_DURATION_S:
+                raise ValueError(
+                    f"the video lasts {seconds:.2f} s; AudioGen makes at most "
+                    f"{MAX_DURATION_S:g} s in one run: trim the video or split it."
+                )
+        info = f"{frames} frames at {float(rate):g} fps = {seconds:.3f} s"
+        return {"ui": {"text": [info]}, "result": (seconds, frames, float(rate))}
+
+
+NODES = (AudioGenDurationFromVideo,)

@@ -1,0 +1,64 @@
+"""Fixtures for the node tests: tiny snapshots, and the pack with or without a ComfyUI.
+
+``standalone``: no ComfyUI at all (the fallbacks of nodes/comfy_compat.py), the models found
+through AUDIOGEN_MODEL_DIR. ``comfy``: the stand-in ComfyUI of comfy_standins.py, with the
+tiny snapshots in models/audiogen/ as a user would put the official ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+# The helpers beside this file (comfy_standins, workflow_graph) import by their plain names.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from comfy_standins import install  # noqa: E402
+
+from audiogen_core.weights import (  # noqa: E402
+    load_audio_tokenizer,
+    load_generator,
+    load_text_encoder,
+)
+from nodes import comfy_compat, model_paths  # noqa: E402
+from nodes.managed import ManagedModel  # noqa: E402
+
+
+@pytest.fixture
+def standalone(monkeypatch, tmp_path, tiny_model_dir):
+    for name in ("folder_paths", "model_management", "model_patcher", "comfy_utils"):
+        monkeypatch.setattr(comfy_compat, name, None)
+    monkeypatch.setenv("AUDIOGEN_MODEL_DIR", str(tiny_model_dir))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # previews land in the test's folder
+    return tiny_model_dir
+
+
+@pytest.fixture
+def comfy(monkeypatch, tmp_path, tiny_model_dir):
+    """The stand-in ComfyUI: returns (folder_paths, comfy) after registering our model key."""
+    base = tmp_path / "ComfyUI"
+    shutil.copytree(tiny_model_dir, base / "models" / "audiogen")
+    folder_paths, standin = install(monkeypatch, comfy_compat, base)
+    model_paths.register_model_folder()
+    return folder_paths, standin
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_model_dir) -> dict[str, ManagedModel]:
+    """The three tiny models loaded once on the CPU in fp32 (tokenizer with its encoder)."""
+    loaders = {
+        "model": (load_generator, "Dasheng-AudioGen"),
+        "text_encoder": (load_text_encoder, "flan-t5-large"),
+        "audio_tokenizer": (load_audio_tokenizer, "dashengtokenizer"),
+    }
+    return {
+        role: ManagedModel(
+            component=load(tiny_model_dir / name), folder=tiny_model_dir / name, dtype=torch.float32
+        )
+        for role, (load, name) in loaders.items()
+    }

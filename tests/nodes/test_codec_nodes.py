@@ -1,0 +1,54 @@
+"""Decode and encode nodes: AUDIO of any rate and channel count <-> AudioGen latents."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from audiogen_core.pipeline import AudioLatent
+from audiogen_core.weights import load_audio_tokenizer
+from nodes.codec import AudioGenDecode, AudioGenEncode
+from nodes.managed import ManagedModel
+
+
+def tone(seconds: float, sample_rate: int, channels: int, batch: int = 1) -> dict:
+    t = torch.arange(round(seconds * sample_rate)) / sample_rate
+    wave = 0.3 * torch.sin(2 * math.pi * 440 * t)
+    return {"waveform": wave.repeat(batch, channels, 1), "sample_rate": sample_rate}
+
+
+@pytest.mark.parametrize("sample_rate, channels", [(44100, 2), (16000, 1), (48000, 1)])
+def test_any_audio_encodes_as_16k_mono_and_decodes_back(tiny_models, sample_rate, channels):
+    tokenizer = tiny_models["audio_tokenizer"]
+    (latent,) = AudioGenEncode().encode(tokenizer, tone(1.0, sample_rate, channels, batch=2))
+    assert isinstance(latent, AudioLatent)
+    assert latent.batch_size == 2 and latent.sample_rate == 16000 and latent.frame_rate == 25
+    assert abs(latent.latent.shape[-1] - 25) <= 1
+    (audio,) = AudioGenDecode().decode(tokenizer, latent)
+    assert audio["sample_rate"] == 16000
+    assert audio["waveform"].shape == (2, 1, latent.latent.shape[-1] * 640)
+
+
+def test_encoding_needs_the_tokenizer_encoder(tiny_model_dir):
+    decoder_only = ManagedModel(
+        component=load_audio_tokenizer(tiny_model_dir / "dashengtokenizer", include_encoder=False),
+        folder=tiny_model_dir / "dashengtokenizer",
+        dtype=torch.float32,
+    )
+    with pytest.raises(ValueError, match=r"^AudioGen Encode Audio: .*set load_encoder to true"):
+        AudioGenEncode().encode(decoder_only, tone(1.0, 16000, 1))
+
+
+@pytest.mark.parametrize(
+    "audio, complaint",
+    [
+        (None, "audio input is empty"),
+        ({"waveform": torch.zeros(1, 1, 10), "sample_rate": 16000}, "samples"),
+    ],
+)
+def test_unusable_audio_is_a_clear_error(tiny_models, audio, complaint):
+    with pytest.raises(ValueError, match=r"^AudioGen Encode Audio: ") as caught:
+        AudioGenEncode().encode(tiny_models["audio_tokenizer"], audio)
+    assert complaint in str(caught.value)

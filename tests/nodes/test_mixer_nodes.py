@@ -1,0 +1,134 @@
+"""Mix layer and mixer nodes: layouts, formats, batches, the in-graph preview, errors."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from nodes.mixer import AudioGenMixer, AudioGenMixLayer
+
+MASTER = {
+    "sample_rate": "48000",
+    "channels": "stereo",
+    "duration_s": 0.0,
+    "target_lufs": -16.0,
+    "true_peak_dbtp": -1.0,
+    "fade_in_s": 0.0,
+    "fade_out_s": 0.0,
+    "duck_with": "off",
+    "duck_depth_db": 12.0,
+}
+LAYER = {
+    "gain_db": 0.0,
+    "pan": 0.0,
+    "offset_s": 0.0,
+    "trim_start_s": 0.0,
+    "trim_end_s": 0.0,
+    "fade_in_s": 0.0,
+    "fade_out_s": 0.0,
+    "mute": False,
+    "solo": False,
+}
+
+
+def tone(
+    seconds: float, sample_rate: int = 16000, channels: int = 1, batch: int = 1, freq: float = 440.0
+) -> dict:
+    t = torch.arange(round(seconds * sample_rate)) / sample_rate
+    wave = 0.2 * torch.sin(2 * math.pi * freq * t)
+    return {"waveform": wave.repeat(batch, channels, 1), "sample_rate": sample_rate}
+
+
+def layer(audio: dict, **changes):
+    return AudioGenMixLayer().make_layer(audio, **{**LAYER, **changes})[0]
+
+
+def mix(**inputs) -> dict:
+    master = {k: inputs.pop(k) for k in list(inputs) if k in MASTER}
+    return AudioGenMixer().mix(**{**MASTER, **master}, **inputs)
+
+
+def test_audio_and_layers_mix_to_the_chosen_format_with_a_preview_and_report(comfy):
+    folder_paths, _ = comfy
+    out = mix(layer_1=tone(1.0), layer_3=layer(tone(0.5, 44100, 2), gain_db=-6.0, offset_s=1.0))
+    audio, report = out["result"]
+    assert audio["sample_rate"] == 48000
+    assert audio["waveform"].shape == (1, 2, 72000)  # the offset layer ends at 1.5 s
+    assert audio["waveform"].dtype == torch.float32
+    assert re.fullmatch(
+        r"-?\d+\.\d LUFS, true peak -?\d+\.\d dBTP, 1\.50 s, 48 kHz stereo.*", report
+    )
+    assert out["ui"]["text"] == [report]
+
+    (entry,) = out["ui"]["audio"]
+    assert entry["type"] == "temp" and entry["subfolder"] == ""
+    assert re.fullmatch(r"AudioGenMix_temp_[a-z]{5}_00001_\.flac", entry["filename"])
+    data, rate = sf.read(Path(folder_paths.get_temp_directory()) / entry["filename"])
+    assert rate == 48000 and data.shape == (72000, 2)
+
+
+def test_fixed_length_mono_16k_without_normalisation(standalone):
+    out = mix(
+        layer_1=tone(1.0, 44100),
+        sample_rate="16000",
+        channels="mono",
+        duration_s=2.5,
+        target_lufs=0.0,
+    )
+    audio, _ = out["result"]
+    assert audio["waveform"].shape == (1, 1, 40000)
+    peak = audio["waveform"][0, 0, :16000].abs().max().item()
+    assert peak == pytest.approx(0.2, abs=0.01)  # untouched level: 0 = no normalisation
+    assert torch.count_nonzero(audio["waveform"][0, 0, 16500:]) == 0
+    assert Path(out["ui"]["audio"][0]["filename"]).suffix == ".flac"
+
+
+def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(standalone):
+    voices = tone(1.0, batch=3)
+    voices["waveform"] = voices["waveform"] * torch.tensor([1.0, 0.5, 0.25])[:, None, None]
+    audio, report = mix(layer_1=voices, layer_2=tone(1.0, freq=220.0), target_lufs=0.0)["result"]
+    assert audio["waveform"].shape == (3, 2, 48000)
+    assert not torch.equal(audio["waveform"][0], audio["waveform"][1])
+    assert report.endswith("(item 1 of 3)")
+
+
+def test_ducking_lowers_the_other_layers_under_the_key(standalone):
+    speech, music = tone(1.0, freq=300.0), tone(1.0, freq=1000.0)
+    plain, _ = mix(layer_1=speech, layer_2=music, target_lufs=0.0, channels="mono")["result"]
+    ducked, _ = mix(
+        layer_1=speech,
+        layer_2=layer(music),
+        target_lufs=0.0,
+        channels="mono",
+        duck_with="layer_1",
+        duck_depth_db=20.0,
+    )["result"]
+    assert ducked["waveform"].pow(2).mean() < plain["waveform"].pow(2).mean()
+
+
+@pytest.mark.parametrize(
+    "inputs, complaint",
+    [
+        ({"layer_1": None}, "connect at least one layer"),
+        ({"layer_1": tone(1.0), "duck_with": "layer_4"}, "nothing is connected there"),
+        ({"layer_1": tone(1.0, batch=2), "layer_2": tone(1.0, batch=3)}, "do not match"),
+        (
+            {"layer_1": {"waveform": torch.full((1, 1, 100), float("nan")), "sample_rate": 16000}},
+            "NaN",
+        ),
+    ],
+)
+def test_mixer_errors_name_the_node_and_the_fix(standalone, inputs, complaint):
+    with pytest.raises(ValueError, match=r"^AudioGen Mixer: ") as caught:
+        mix(**inputs)
+    assert complaint in str(caught.value)
+
+
+def test_mix_layer_rejects_a_missing_soundtrack():
+    with pytest.raises(ValueError, match=r"^AudioGen Mix Layer: .*audio input is empty"):
+        layer(None)

@@ -1,0 +1,74 @@
+"""Caption composer and parser nodes."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodes.prompt_nodes import AudioGenCaptionComposer, AudioGenCaptionParser
+
+VIEWS = {
+    "caption": "  A detective narrates  ",
+    "speech": "deep male voice",
+    "asr": "The city never sleeps.",
+    "sfx": "rain on pavement",
+    "music": "",
+    "env": "distant traffic",
+}
+COMPOSED = (
+    "<|caption|> A detective narrates <|speech|> deep male voice <|asr|> The city never "
+    "sleeps. <|sfx|> rain on pavement <|env|> distant traffic"
+)
+
+
+def test_composer_outputs_the_tagged_prompt_as_its_own_type_and_as_string():
+    prompt, text = AudioGenCaptionComposer().compose(**VIEWS)
+    assert prompt == text == COMPOSED
+
+
+@pytest.mark.parametrize("caption", ["", "   \n "])
+def test_empty_caption_is_a_clear_error(caption):
+    with pytest.raises(ValueError, match=r"^AudioGen Caption Composer: .*caption.*required"):
+        AudioGenCaptionComposer().compose(**{**VIEWS, "caption": caption})
+
+
+@pytest.mark.parametrize(
+    "field, text, complaint",
+    [
+        ("sfx", "rain <|foley|> steps", "Unknown tag '<|foley|>'"),
+        ("music", "piano <|sfx|> door", "appears more than once"),
+    ],
+)
+def test_tags_typed_inside_a_field_are_refused(field, text, complaint):
+    with pytest.raises(ValueError, match=r"^AudioGen Caption Composer: ") as caught:
+        AudioGenCaptionComposer().compose(**{**VIEWS, field: text})
+    assert complaint in str(caught.value)
+
+
+def test_parser_splits_a_prompt_back_into_views_in_any_order():
+    views = AudioGenCaptionParser().parse(
+        "<|caption|> A detective narrates <|env|> distant traffic <|speech|> deep male voice "
+        "<|sfx|> rain on pavement <|asr|> The city never sleeps."
+    )
+    assert views == (
+        "A detective narrates",
+        "deep male voice",
+        "The city never sleeps.",
+        "rain on pavement",
+        "",
+        "distant traffic",
+    )
+    assert AudioGenCaptionComposer().compose(*views)[0] == COMPOSED
+
+
+@pytest.mark.parametrize(
+    "text, complaint",
+    [
+        ("<|caption|> a dog <|bark|> woof", "Unknown tag '<|bark|>'"),
+        ("a dog barks", "must start with the <|caption|> tag"),
+        ("", "empty"),
+    ],
+)
+def test_parser_errors_name_the_node_and_the_fix(text, complaint):
+    with pytest.raises(ValueError, match=r"^AudioGen Caption Parser: ") as caught:
+        AudioGenCaptionParser().parse(text)
+    assert complaint in str(caught.value)

@@ -1,0 +1,285 @@
+"""The shipped workflows: checked against the node definitions, then executed end to end.
+
+Each workflow in workflows/ is read as ComfyUI's frontend saves it (UI format), checked by
+workflow_graph.check_workflow, converted to the server's prompt and executed with the real
+AudioGen nodes on the tiny model. Core ComfyUI nodes are the stand-ins of comfy_standins.py,
+which write real FLAC and MP4 files into a temporary ComfyUI tree.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from comfy_standins import FFMPEG, FFPROBE, StandInFolderPaths, bind_core_nodes, probe
+from workflow_graph import check_workflow, execute, to_prompt
+
+from nodes import NODE_CLASS_MAPPINGS
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+CORE_NODE_TYPES = {
+    "SaveAudio",
+    "PreviewAudio",
+    "LoadAudio",
+    "CreateVideo",
+    "SaveVideo",
+    "GetVideoComponents",
+    "LoadVideo",
+}
+VIDEO_FRAMES, VIDEO_FPS = 30, 24  # 1.25 s: not a whole number of 0.04 s latent frames
+
+
+def load(name: str) -> dict:
+    return json.loads((WORKFLOWS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def registry(tmp_path) -> dict[str, type]:
+    return {**NODE_CLASS_MAPPINGS, **bind_core_nodes(StandInFolderPaths(tmp_path / "ComfyUI"))}
+
+
+def nodes_of(workflow: dict, node_type: str) -> list[dict]:
+    return [n for n in workflow["nodes"] if n["type"] == node_type]
+
+
+def test_the_four_issue_workflows_are_shipped():
+    assert {
+        "audiogen-text-to-scene",
+        "audiogen-stems-mix",
+        "audiogen-sound-for-video",
+        "audiogen-batch-variations",
+    } <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_matches_the_node_definitions(name, registry):
+    workflow = load(name)
+    assert workflow["version"] == 0.4
+    assert check_workflow(workflow, registry) == []
+    used = {n["type"] for n in workflow["nodes"]}
+    assert used <= set(NODE_CLASS_MAPPINGS) | CORE_NODE_TYPES
+    for loader, official in (
+        ("AudioGenModelLoader", "Dasheng-AudioGen"),
+        ("AudioGenTextEncoderLoader", "flan-t5-large"),
+        ("AudioGenAudioTokenizerLoader", "dashengtokenizer"),
+    ):
+        assert all(n["widgets_values"][0] == official for n in nodes_of(workflow, loader))
+    for sampler in nodes_of(workflow, "AudioGenSampler"):
+        assert sampler["widgets_values"][2:5] == [25, 5.0, -1.0]  # recommended settings
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_has_a_small_jpeg_thumbnail(name):
+    thumbnail = WORKFLOWS / f"{name}.jpg"
+    data = thumbnail.read_bytes()
+    assert data[:3] == b"\xff\xd8\xff" and len(data) < 100_000
+
+
+def _sampler(workflow: dict) -> dict:
+    return nodes_of(workflow, "AudioGenSampler")[0]
+
+
+def _drop_control_value(workflow: dict) -> None:
+    del _sampler(workflow)["widgets_values"][1]
+
+
+def _steps_zero(workflow: dict) -> None:
+    _sampler(workflow)["widgets_values"][2] = 0
+
+
+def _steps_as_text(workflow: dict) -> None:
+    _sampler(workflow)["widgets_values"][2] = "25"
+
+
+def _unknown_loader_folder(workflow: dict) -> None:
+    nodes_of(workflow, "AudioGenModelLoader")[0]["widgets_values"][0] = "nowhere"
+
+
+def _unknown_type(workflow: dict) -> None:
+    _sampler(workflow)["type"] = "AudioGenSamplerXL"
+
+
+def _wrong_link_type(workflow: dict) -> None:
+    workflow["links"][0][5] = "AUDIO"
+
+
+def _prompt_into_conditioning(workflow: dict) -> None:
+    encode = nodes_of(workflow, "AudioGenTextEncode")[0]
+    sampler = _sampler(workflow)
+    slot = next(i for i, e in enumerate(sampler["inputs"]) if e["name"] == "conditioning")
+    link_id = sampler["inputs"][slot]["link"]
+    link = next(link for link in workflow["links"] if link[0] == link_id)
+    link[1], link[2], link[5] = encode["id"], 1, "FLOAT"  # predicted_seconds -> conditioning
+    next(o for o in encode["outputs"] if o["name"] == "conditioning")["links"].remove(link_id)
+    encode["outputs"][1]["links"] = [link_id]
+
+
+def _open_required_input(workflow: dict) -> None:
+    _sampler(workflow)["inputs"][0]["link"] = None
+
+
+@pytest.mark.parametrize(
+    "break_it, complaint",
+    [
+        (_drop_control_value, "widget values"),
+        (_steps_zero, "outside"),
+        (_steps_as_text, "is not a INT"),
+        (_unknown_loader_folder, "is not one of"),
+        (_unknown_type, "unknown node type"),
+        (_wrong_link_type, "the output gives"),
+        (_prompt_into_conditioning, "joins FLOAT to AUDIOGEN_CONDITIONING"),
+        (_open_required_input, "is not connected"),
+    ],
+)
+def test_the_checker_catches_broken_workflows(registry, break_it, complaint):
+    workflow = copy.deepcopy(load("audiogen-text-to-scene"))
+    break_it(workflow)
+    problems = check_workflow(workflow, registry)
+    assert any(complaint in p for p in problems), problems
+
+
+# --------------------------------------------------------------------------- execution
+
+
+@pytest.fixture
+def comfy_run(comfy):
+    """Run a workflow in the stand-in ComfyUI; give back the run and the folder_paths."""
+    folder_paths, _ = comfy
+    input_dir = Path(folder_paths.get_input_directory())
+    t = np.arange(44100) / 44100
+    sf.write(
+        input_dir / "your_audio.wav",
+        0.3 * np.stack([np.sin(2 * np.pi * 330 * t), np.sin(2 * np.pi * 440 * t)], 1),
+        44100,
+    )
+    if FFMPEG and FFPROBE:
+        subprocess.run(
+            [
+                FFMPEG,
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc=size=64x48:rate={VIDEO_FPS}",
+                "-frames:v",
+                str(VIDEO_FRAMES),
+                "-pix_fmt",
+                "yuv420p",
+                str(input_dir / "your_video.mp4"),
+            ],
+            check=True,
+        )
+
+    def run(name: str):
+        registry = {**NODE_CLASS_MAPPINGS, **bind_core_nodes(folder_paths)}
+        workflow = load(name)
+        return workflow, execute(to_prompt(workflow, registry), registry)
+
+    return run, folder_paths
+
+
+def output_of(workflow: dict, run, node_type: str, index: int = 0):
+    return run.outputs[str(nodes_of(workflow, node_type)[index]["id"])]
+
+
+def saved_files(
+    folder_paths: StandInFolderPaths, run, workflow: dict, node_type: str
+) -> list[Path]:
+    base = Path(
+        folder_paths.get_output_directory()
+        if node_type.startswith("Save")
+        else folder_paths.get_temp_directory()
+    )
+    files = []
+    for node in nodes_of(workflow, node_type):
+        ui = run.ui[str(node["id"])]
+        for entry in ui.get("audio") or ui.get("images"):
+            files.append(base / entry["subfolder"] / entry["filename"])
+    return files
+
+
+def test_text_to_scene_runs_and_saves_the_predicted_length(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-text-to-scene")
+    cond, seconds = output_of(workflow, run, "AudioGenTextEncode")
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    frames = cond.predicted_frames[0]
+    assert audio["sample_rate"] == 16000 and audio["waveform"].shape == (1, 1, frames * 640)
+    assert seconds == pytest.approx(frames / 25)
+    (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
+    assert saved.parent.name == "audio" and saved.name == "AudioGen_00001_.flac"
+    (preview,) = saved_files(folder_paths, run, workflow, "PreviewAudio")
+    for path in (saved, preview):
+        info = sf.info(path)
+        assert (info.samplerate, info.frames, info.channels) == (16000, frames * 640, 1)
+
+
+def test_stems_are_generated_per_view_and_mixed(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-stems-mix")
+    prompts = [output_of(workflow, run, "AudioGenCaptionComposer", i)[0] for i in range(4)]
+    caption = "<|caption|> A street musician plays while a tour guide talks"
+    assert all(p.startswith(caption) for p in prompts)
+    assert ["<|speech|>" in p and "<|asr|>" in p for p in prompts[1:]] == [True, False, False]
+    assert ["<|music|>" in p for p in prompts[1:]] == [False, True, False]
+    assert ["<|sfx|>" in p and "<|env|>" in p for p in prompts[1:]] == [False, False, True]
+    for i in range(3):
+        (stem,) = output_of(workflow, run, "AudioGenDecode", i)
+        assert stem["waveform"].shape == (1, 1, 8 * 16000)
+    mixed, report = output_of(workflow, run, "AudioGenMixer")
+    assert mixed["sample_rate"] == 48000 and mixed["waveform"].shape == (1, 2, 8 * 48000)
+    assert "8.00 s, 48 kHz stereo" in report
+    (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
+    info = sf.info(saved)
+    assert (info.samplerate, info.frames, info.channels) == (48000, 8 * 48000, 2)
+    mixer_id = str(nodes_of(workflow, "AudioGenMixer")[0]["id"])
+    (preview,) = run.ui[mixer_id]["audio"]
+    assert (Path(folder_paths.get_temp_directory()) / preview["filename"]).is_file()
+
+
+@pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
+def test_sound_for_video_ends_exactly_with_the_picture(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-sound-for-video")
+    seconds, frames, fps = output_of(workflow, run, "AudioGenDurationFromVideo")
+    assert (frames, fps, seconds) == (VIDEO_FRAMES, VIDEO_FPS, VIDEO_FRAMES / VIDEO_FPS)
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    assert audio["sample_rate"] == 16000
+    assert audio["waveform"].shape == (1, 1, round(VIDEO_FRAMES / VIDEO_FPS * 16000))
+    (video_file,) = saved_files(folder_paths, run, workflow, "SaveVideo")
+    streams = {s["codec_type"]: s for s in probe(str(video_file))["streams"]}
+    assert int(streams["video"]["nb_read_frames"]) == VIDEO_FRAMES
+    assert streams["audio"]["sample_rate"] == "16000"
+    assert float(streams["audio"]["duration"]) == pytest.approx(seconds, abs=0.07)  # AAC frames
+
+
+def test_batch_variations_save_one_file_per_seed(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-batch-variations")
+    (latent,) = output_of(workflow, run, "AudioGenSampler")
+    assert latent.seeds == [42, 43, 44, 45]
+    sampler_id = str(_sampler(workflow)["id"])
+    assert run.ui[sampler_id]["text"][0].endswith("seeds 42..45")
+    saved = saved_files(folder_paths, run, workflow, "SaveAudio")
+    assert [p.name for p in saved] == [f"AudioGen_variations_{i:05}_.flac" for i in range(1, 5)]
+    clips = [sf.read(p)[0] for p in saved]
+    assert all(sf.info(p).samplerate == 16000 for p in saved)
+    assert len({c.shape for c in clips}) == 1 and not np.allclose(clips[0], clips[1])
+
+
+def test_audio_roundtrip_encodes_any_file_and_decodes_16k(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-audio-roundtrip")
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    assert audio["sample_rate"] == 16000
+    assert math.isclose(audio["waveform"].shape[-1], 16000, abs_tol=640)
+    (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
+    assert sf.info(saved).samplerate == 16000

@@ -1,0 +1,60 @@
+// Frontend extension of comfyui-audiogen (served through WEB_DIRECTORY).
+//
+// 1. ComfyUI's audio player is attached only to its own audio nodes by name. Adding a hidden
+//    `audioUI` input of type AUDIO_UI to the mixer's definition makes the frontend build the
+//    same player for it; it then plays the `ui.audio` files the mixer returns.
+// 2. ComfyUI does not render `ui.text` for custom nodes, so the predicted duration, the seeds,
+//    the video length and the loudness report are written into a read-only text box.
+// Both widgets are added after the node's own widgets and are never serialized, so they do not
+// shift the saved widget values.
+
+import { app } from "../../scripts/app.js";
+
+const PLAYER_NODES = new Set(["AudioGenMixer"]);
+const INFO_NODES = new Set([
+  "AudioGenTextEncode",
+  "AudioGenSampler",
+  "AudioGenDurationFromVideo",
+  "AudioGenMixer",
+]);
+const INFO_WIDGET = "audiogen_info";
+
+function addInfoWidget(node) {
+  const box = document.createElement("textarea");
+  box.readOnly = true;
+  box.rows = 2;
+  box.className = "comfy-multiline-input";
+  box.style.opacity = "0.8";
+  box.placeholder = "Shown after the node runs.";
+  const widget = node.addDOMWidget(INFO_WIDGET, "audiogen_info", box, {
+    getValue: () => box.value,
+    setValue: (value) => {
+      box.value = value ?? "";
+    },
+  });
+  widget.serialize = false;
+  widget.options.serialize = false;
+  return widget;
+}
+
+app.registerExtension({
+  name: "AudioGen.NodeDisplays",
+
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (PLAYER_NODES.has(nodeData.name)) {
+      nodeData.input.required.audioUI = ["AUDIO_UI", {}];
+    }
+    if (INFO_NODES.has(nodeData.name)) {
+      const onExecuted = nodeType.prototype.onExecuted;
+      nodeType.prototype.onExecuted = function (message) {
+        onExecuted?.apply(this, arguments);
+        const widget = this.widgets?.find((w) => w.name === INFO_WIDGET);
+        if (widget && message?.text) widget.value = message.text.join("\n");
+      };
+    }
+  },
+
+  nodeCreated(node) {
+    if (INFO_NODES.has(node.comfyClass)) addInfoWidget(node);
+  },
+});
