@@ -47,7 +47,13 @@ class AudioGenTextEncode:
                         "and duration head run here)."
                     },
                 ),
-                "prompt": (common.PROMPT, {"tooltip": "From AudioGen Caption Composer."}),
+                "prompt": (
+                    common.PROMPT_OR_STRING,
+                    {
+                        "tooltip": "From AudioGen Caption Composer, or any STRING holding a tagged "
+                        "prompt that starts with <|caption|>."
+                    },
+                ),
             }
         }
 

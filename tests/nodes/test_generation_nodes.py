@@ -119,3 +119,14 @@ def test_bad_sampler_settings_are_clear_errors(tiny_models, conditioning, change
     with pytest.raises(ValueError, match=r"^AudioGen Sampler: ") as caught:
         sample(tiny_models, conditioning, **changes)
     assert complaint in str(caught.value)
+
+
+def test_text_encode_takes_the_composer_prompt_or_any_string(tiny_models):
+    from workflow_graph import types_compatible
+
+    prompt_type = AudioGenTextEncode.INPUT_TYPES()["required"]["prompt"][0]
+    assert types_compatible("AUDIOGEN_PROMPT", prompt_type)
+    assert types_compatible("STRING", prompt_type)
+    assert not types_compatible("AUDIO", prompt_type)
+    plain = AudioGenTextEncode().encode(tiny_models["text_encoder"], tiny_models["model"], PROMPT)
+    assert plain["result"][1] > 0
