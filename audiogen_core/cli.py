@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
-from .prompt import VIEWS, compose_prompt
+from .prompt import VIEWS, compose_prompt, compose_views
 from .weights import DEFAULT_MODEL_DIR_ENV
 
 EXIT_USAGE = 2
@@ -155,7 +155,14 @@ def _prompt(args: argparse.Namespace) -> str:
             "give a scene with --caption (plus optional --speech/--asr/--sfx/--music/"
             "--env), or a complete tagged --prompt"
         )
-    return compose_prompt(prompt=args.prompt, **views)
+    if args.prompt is not None:
+        given = [f"--{view}" for view, text in views.items() if text is not None]
+        if given:
+            raise CliError(
+                f"--prompt replaces the view options; drop {', '.join(given)} or --prompt"
+            )
+        return compose_prompt(prompt=args.prompt)
+    return compose_views(**views)
 
 
 def _output_paths(out: Path, count: int, overwrite: bool) -> list[Path]:

@@ -101,7 +101,8 @@ def frames_for_duration(duration_s: float, frame_rate: int) -> int:
     frames = round(duration_s * frame_rate)
     if frames < 1:
         raise ValueError(
-            f"duration {duration_s} s is shorter than one latent frame ({1 / frame_rate:g} s)"
+            f"duration {duration_s} s is shorter than one latent frame ({1 / frame_rate:g} s): "
+            f"use at least {1 / frame_rate:g} s, or leave it unset for the predicted length"
         )
     return frames
 

@@ -72,6 +72,38 @@ def compose_prompt(
     return " ".join(chunks)
 
 
+def compose_views(
+    caption: str | None = None,
+    speech: str | None = None,
+    asr: str | None = None,
+    sfx: str | None = None,
+    music: str | None = None,
+    env: str | None = None,
+) -> str:
+    """``compose_prompt`` from separate view texts, refusing tags typed inside a view.
+
+    Front ends with one text box per view use this: a tag inside a box would otherwise
+    silently start another view (``sfx="rain <|music|> jazz"``), which the official function
+    lets through.
+    """
+    texts = (caption, speech, asr, sfx, music, env)
+    for view, value in zip(VIEWS, texts, strict=True):
+        text = "" if value is None else str(value)
+        if "<|" not in text and "|>" not in text:
+            continue
+        tag = _TAG_PATTERN.search(text)
+        if tag and tag.group(1) in TAGS and tag.group(1) != view:
+            raise ValueError(
+                f"The {view} text contains the tag {tag.group(0)}: tags are added for you, so "
+                f"put that text in the {tag.group(1)} field instead."
+            )
+        raise ValueError(
+            f"The {view} text contains {'a tag' if tag else 'a broken tag'} "
+            f"({text.strip()[:50]!r}): tags are added for you, so remove it."
+        )
+    return compose_prompt(**dict(zip(VIEWS, texts, strict=True)))
+
+
 @dataclass(frozen=True)
 class PromptViews:
     """The six views of one prompt; an empty string means the view is absent."""

@@ -64,8 +64,9 @@ TEXT_ENCODER = SnapshotKind(
 SNAPSHOTS = (GENERATOR, AUDIO_TOKENIZER, TEXT_ENCODER)
 HUB_REPOS = {kind.role: (kind.repo_id, kind.folder_name) for kind in SNAPSHOTS}
 
-# Files worth downloading: configs, safetensors and tokenizer files, never pickles or TF/Flax.
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.md"]
+# Files worth downloading: configs, safetensors and tokenizer files; never pickles, TF/Flax
+# weights or remote code (this package is the code).
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
 
 
 class WeightsError(RuntimeError):

@@ -198,7 +198,7 @@ def _describe(latent: AudioLatent) -> str:
     seeds = latent.seeds or []
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
     lengths = sorted(set(latent.durations_s))
-    length_text = " / ".join(f"{s:.2f}" for s in lengths)
+    length_text = " / ".join(f"{s:.3f}" for s in lengths)
     return f"{latent.batch_size} x {length_text} s, {seed_text}"
 
 

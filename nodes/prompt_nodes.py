@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audiogen_core.prompt import VIEWS, compose_prompt, parse_prompt
+from audiogen_core.prompt import VIEWS, compose_views, parse_prompt
 
 from . import common
 
@@ -14,13 +14,14 @@ VIEW_TOOLTIPS = {
     "music": "Optional. Background music: genre, instruments, mood, tempo.",
     "env": "Optional. Ambience: the continuous background of the place (rain, traffic, wind).",
 }
+# ComfyUI shows no label on a multiline box, so each placeholder starts with the view's name.
 VIEW_PLACEHOLDERS = {
-    "caption": "e.g. A detective narrates a rainy night in the city",
-    "speech": "optional, e.g. deep, tired male voice",
-    "asr": "optional, e.g. The city never sleeps.",
-    "sfx": "optional, e.g. rain on pavement, a car passing",
-    "music": "optional, e.g. slow saxophone",
-    "env": "optional, e.g. distant traffic",
+    "caption": "caption (required): the whole scene, e.g. A detective narrates a rainy night",
+    "speech": "speech (optional): the voice, e.g. deep, tired male voice",
+    "asr": "asr (optional): the words spoken, e.g. The city never sleeps.",
+    "sfx": "sfx (optional): sound effects, e.g. rain on pavement, a car passing",
+    "music": "music (optional): e.g. slow saxophone",
+    "env": "env (optional): ambience, e.g. distant traffic",
 }
 
 
@@ -61,11 +62,9 @@ class AudioGenCaptionComposer:
         self, caption: str, speech: str, asr: str, sfx: str, music: str, env: str
     ) -> tuple[str, str]:
         with common.user_errors(self.DISPLAY_NAME):
-            prompt = compose_prompt(
+            prompt = compose_views(
                 caption=caption, speech=speech, asr=asr, sfx=sfx, music=music, env=env
             )
-            # A tag typed inside a field would silently start another view: refuse it here.
-            parse_prompt(prompt)
         return (prompt, prompt)
 
 

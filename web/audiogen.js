@@ -6,7 +6,8 @@
 // 2. ComfyUI does not render `ui.text` for custom nodes, so the predicted duration, the seeds,
 //    the video length and the loudness report are written into a read-only text box.
 // Both widgets are added after the node's own widgets and are never serialized, so they do not
-// shift the saved widget values.
+// shift the saved widget values. The text is shown again from ComfyUI's stored node outputs
+// when a workflow tab is reopened, as ComfyUI does for its own audio player.
 
 import { app } from "../../scripts/app.js";
 
@@ -37,6 +38,11 @@ function addInfoWidget(node) {
   return widget;
 }
 
+function showInfo(node, lines) {
+  const widget = node.widgets?.find((w) => w.name === INFO_WIDGET);
+  if (widget && lines) widget.value = lines.join("\n");
+}
+
 app.registerExtension({
   name: "AudioGen.NodeDisplays",
 
@@ -48,13 +54,19 @@ app.registerExtension({
       const onExecuted = nodeType.prototype.onExecuted;
       nodeType.prototype.onExecuted = function (message) {
         onExecuted?.apply(this, arguments);
-        const widget = this.widgets?.find((w) => w.name === INFO_WIDGET);
-        if (widget && message?.text) widget.value = message.text.join("\n");
+        showInfo(this, message?.text);
       };
     }
   },
 
   nodeCreated(node) {
     if (INFO_NODES.has(node.comfyClass)) addInfoWidget(node);
+  },
+
+  onNodeOutputsUpdated(nodeOutputs) {
+    for (const [nodeId, output] of Object.entries(nodeOutputs ?? {})) {
+      const node = output?.text && app.graph?.getNodeById(Number(nodeId));
+      if (node && INFO_NODES.has(node.comfyClass)) showInfo(node, output.text);
+    }
   },
 });

@@ -120,6 +120,8 @@ def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
         (["--caption", "x", "--duration", "-2"], "out of range"),
         (["--caption", "x", "--steps", "0"], "steps"),
         (["--sfx", "only effects"], "--caption"),
+        (["--prompt", "<|caption|> x", "--sfx", "bark"], "--prompt replaces the view options"),
+        (["--caption", "x", "--music", "jazz <|sfx|> door"], "put that text in the sfx field"),
     ]:
         result = run_cli(
             "generate", *args, "--out", str(tmp_path / "o.wav"), "--model-dir", str(tiny_model_dir)

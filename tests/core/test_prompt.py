@@ -319,3 +319,15 @@ def test_mecat_prompt_is_reordered_with_asr_after_speech():
         "performance with folk/pop characteristics <|env|> Small room acoustics with variable "
         "reverberation and electronic interference"
     )
+
+
+def test_compose_views_refuses_tags_typed_inside_a_view():
+    from audiogen_core.prompt import compose_views
+
+    assert compose_views(caption="a dog", sfx="bark") == "<|caption|> a dog <|sfx|> bark"
+    with pytest.raises(ValueError, match="sfx text contains the tag <[|]music[|]>.*music field"):
+        compose_views(caption="a dog", sfx="rain <|music|> jazz")
+    with pytest.raises(ValueError, match="caption text contains a broken tag"):
+        compose_views(caption="a dog <|sfx")
+    with pytest.raises(ValueError, match="caption.*required"):
+        compose_views(caption="  ")

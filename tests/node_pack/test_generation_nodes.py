@@ -61,7 +61,7 @@ def test_zero_duration_keeps_the_predicted_length(tiny_models, conditioning):
     assert audio["sample_rate"] == 16000
     assert audio["waveform"].shape == (1, 1, frames * 640)
     assert audio["waveform"].dtype == torch.float32 and audio["waveform"].device.type == "cpu"
-    assert out["ui"]["text"] == [f"1 x {frames * 640 / 16000:.2f} s, seed 7"]
+    assert out["ui"]["text"] == [f"1 x {frames * 640 / 16000:.3f} s, seed 7"]
 
 
 @pytest.mark.parametrize("seconds", [0.5, 1.013, 1.25])
@@ -75,7 +75,7 @@ def test_batch_variations_use_consecutive_seeds_each_reproducible_alone(tiny_mod
     out = sample(tiny_models, conditioning, seed=42, duration_s=0.4, batch_size=3)
     (batch,) = out["result"]
     assert batch.seeds == [42, 43, 44]
-    assert out["ui"]["text"] == ["3 x 0.40 s, seeds 42..44"]
+    assert out["ui"]["text"] == ["3 x 0.400 s, seeds 42..44"]
     (alone,) = sample(tiny_models, conditioning, seed=43, duration_s=0.4)["result"]
     torch.testing.assert_close(batch.latent[1:2], alone.latent, rtol=1e-4, atol=1e-5)
     (again,) = sample(tiny_models, conditioning, seed=42, duration_s=0.4)["result"]

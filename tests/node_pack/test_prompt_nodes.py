@@ -34,8 +34,11 @@ def test_empty_caption_is_a_clear_error(caption):
 @pytest.mark.parametrize(
     "field, text, complaint",
     [
-        ("sfx", "rain <|foley|> steps", "Unknown tag '<|foley|>'"),
-        ("music", "piano <|sfx|> door", "appears more than once"),
+        ("sfx", "rain <|foley|> steps", "sfx text contains a tag"),
+        ("music", "piano <|sfx|> door", "put that text in the sfx field"),
+        ("sfx", "rain <|music|> jazz", "put that text in the music field"),
+        ("env", "<|env|> wind", "env text contains a tag"),
+        ("asr", "hello |> there", "asr text contains a broken tag"),
     ],
 )
 def test_tags_typed_inside_a_field_are_refused(field, text, complaint):
