@@ -9,8 +9,8 @@ Builds a randomly initialised generator with the official architecture and confi
 * cached: ``DashengAudioGenerator.sample``, which computes those terms once per call and skips
   the zero-size step.
 
-Usage, from the repository root:
-    python -m benchmarks.bench_generator [--embed-dim 512 --depth 12 ...] [--device cuda]
+Usage:
+    python benchmarks/bench_generator.py [--embed-dim 512 --depth 12 ...] [--device cuda]
 """
 
 from __future__ import annotations
@@ -18,17 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from audiogen_core.adapter import frames_mask
-from audiogen_core.devices import resolve_device, resolve_dtype
-from audiogen_core.generator import DashengAudioGenerator, GeneratorConditioning
-from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from audiogen_core.adapter import frames_mask  # noqa: E402
+from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
+from audiogen_core.generator import DashengAudioGenerator, GeneratorConditioning  # noqa: E402
+from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas  # noqa: E402
+
 OFFICIAL_CONFIG = REPO / "tests" / "fixtures" / "golden" / "manifest_generator.json"
 
 
