@@ -95,7 +95,7 @@ def compose_views(
         if tag and tag.group(1) in TAGS and tag.group(1) != view:
             raise ValueError(
                 f"The {view} text contains the tag {tag.group(0)}: tags are added for you, so "
-                f"put that text in the {tag.group(1)} field instead."
+                f"move the text that follows it into the {tag.group(1)} field and delete the tag."
             )
         raise ValueError(
             f"The {view} text contains {'a tag' if tag else 'a broken tag'} "

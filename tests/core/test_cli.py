@@ -121,7 +121,10 @@ def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
         (["--caption", "x", "--steps", "0"], "steps"),
         (["--sfx", "only effects"], "--caption"),
         (["--prompt", "<|caption|> x", "--sfx", "bark"], "--prompt replaces the view options"),
-        (["--caption", "x", "--music", "jazz <|sfx|> door"], "put that text in the sfx field"),
+        (
+            ["--caption", "x", "--music", "jazz <|sfx|> door"],
+            "move the text that follows it into the sfx field",
+        ),
     ]:
         result = run_cli(
             "generate", *args, "--out", str(tmp_path / "o.wav"), "--model-dir", str(tiny_model_dir)

@@ -325,7 +325,9 @@ def test_compose_views_refuses_tags_typed_inside_a_view():
     from audiogen_core.prompt import compose_views
 
     assert compose_views(caption="a dog", sfx="bark") == "<|caption|> a dog <|sfx|> bark"
-    with pytest.raises(ValueError, match="sfx text contains the tag <[|]music[|]>.*music field"):
+    with pytest.raises(
+        ValueError, match="sfx text contains the tag <[|]music[|]>.*follows it into the music field"
+    ):
         compose_views(caption="a dog", sfx="rain <|music|> jazz")
     with pytest.raises(ValueError, match="caption text contains a broken tag"):
         compose_views(caption="a dog <|sfx")

@@ -35,8 +35,8 @@ def test_empty_caption_is_a_clear_error(caption):
     "field, text, complaint",
     [
         ("sfx", "rain <|foley|> steps", "sfx text contains a tag"),
-        ("music", "piano <|sfx|> door", "put that text in the sfx field"),
-        ("sfx", "rain <|music|> jazz", "put that text in the music field"),
+        ("music", "piano <|sfx|> door", "move the text that follows it into the sfx field"),
+        ("sfx", "rain <|music|> jazz", "move the text that follows it into the music field"),
         ("env", "<|env|> wind", "env text contains a tag"),
         ("asr", "hello |> there", "asr text contains a broken tag"),
     ],
