@@ -26,6 +26,13 @@ def golden_cases() -> list[Path]:
     return sorted(golden_dir().glob("*.safetensors"))
 
 
+def first_case(prefix: str) -> GoldenCase:
+    """The first golden case whose file name starts with ``prefix`` (e.g. "case_c_")."""
+    paths = sorted(golden_dir().glob(f"{prefix}*.safetensors"))
+    assert paths, f"no golden case {prefix}* in {golden_dir()}"
+    return load_case(paths[0])
+
+
 @dataclass
 class GoldenCase:
     name: str

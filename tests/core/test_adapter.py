@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 from golden_checks.generator import load_generator
-from golden_io import golden_dir, load_case
+from golden_io import first_case
 
 from audiogen_core.adapter import (
     ContentAdapter,
@@ -23,9 +23,7 @@ FRAME_RATE, RESOLUTION, OFFSET = 25, 0.005, 1.0
 
 @pytest.fixture(scope="module")
 def case_b():
-    paths = sorted(golden_dir().glob("case_b*.safetensors"))
-    assert paths, f"no golden case_b in {golden_dir()}"
-    return load_case(paths[0])
+    return first_case("case_b")
 
 
 def test_local_frames_follow_the_float32_ties():

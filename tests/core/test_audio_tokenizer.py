@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from golden_checks.audio_tokenizer import build_tokenizer
-from golden_io import SHIPPED_GOLDEN_DIR, golden_dir, load_case
+from golden_io import SHIPPED_GOLDEN_DIR, first_case
 
 from audiogen_core.audio_tokenizer import DashengAudioTokenizer
 from audiogen_core.audio_tokenizer.decoder import ISTFTHead
@@ -22,20 +22,14 @@ MANIFEST = json.loads((SHIPPED_GOLDEN_DIR / "manifest_tokenizer.json").read_text
 DECODE_PREFIXES = ("upsampler.", "decoder.")
 
 
-def _case(prefix: str):
-    paths = sorted(golden_dir().glob(f"{prefix}*.safetensors"))
-    assert paths, f"no golden case {prefix}* in {golden_dir()}"
-    return load_case(paths[0])
-
-
 @pytest.fixture(scope="module")
 def decode_case():
-    return _case("case_d")
+    return first_case("case_d")
 
 
 @pytest.fixture(scope="module")
 def encode_case():
-    return _case("case_e_")
+    return first_case("case_e_")
 
 
 @pytest.fixture(scope="module")

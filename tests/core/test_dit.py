@@ -6,16 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 from golden_checks.generator import load_generator
-from golden_io import golden_dir, load_case
+from golden_io import first_case
 
 from audiogen_core.dit import LayerFusionDiT, RotaryEmbedding, timestep_embedding
 
 
 @pytest.fixture(scope="module")
 def case_a():
-    paths = sorted(golden_dir().glob("case_a*.safetensors"))
-    assert paths, f"no golden case_a in {golden_dir()}"
-    return load_case(paths[0])
+    return first_case("case_a")
 
 
 @pytest.fixture(scope="module")

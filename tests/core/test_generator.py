@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 from golden_checks.generator import load_generator
-from golden_io import SHIPPED_GOLDEN_DIR, golden_dir, load_case
+from golden_io import SHIPPED_GOLDEN_DIR, first_case
 
 from audiogen_core.adapter import frames_mask
 from audiogen_core.generator import DashengAudioGenerator, GeneratorConditioning
@@ -22,9 +22,7 @@ FULL_SIZE_PARAMETERS = 2_185_498_626
 
 @pytest.fixture(scope="module")
 def case_c():
-    paths = sorted(golden_dir().glob("case_c_*.safetensors"))
-    assert paths, f"no golden case_c_* in {golden_dir()}"
-    return load_case(paths[0])
+    return first_case("case_c_")
 
 
 @pytest.fixture(scope="module")
