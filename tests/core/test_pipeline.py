@@ -135,3 +135,10 @@ def test_frames_for_duration_rounds_like_the_contract():
     assert frames_for_duration(10.0, 25) == 250
     with pytest.raises(ValueError):
         frames_for_duration(0.01, 25)
+
+
+def test_long_audio_keeps_exact_length(pipe):
+    seconds = 90.01
+    result = pipe.generate(PROMPT, seed=0, steps=1, duration_s=seconds)
+    assert result.waveform.shape == (1, 1, round(seconds * 16000))
+    assert torch.isfinite(result.waveform).all()
