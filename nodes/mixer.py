@@ -224,6 +224,25 @@ class AudioGenMixer:
                         "tooltip": "How far ducking lowers the other layers.",
                     },
                 ),
+                "duck_attack_s": _seconds(
+                    0.05, "How fast the other layers go down when the key layer starts.", 5.0
+                ),
+                "duck_release_s": _seconds(
+                    0.5, "How fast the other layers come back after the key layer stops.", 10.0
+                ),
+                "limiter_db": (
+                    "FLOAT",
+                    {
+                        "default": 6.0,
+                        "min": 0.0,
+                        "max": mixing.MAX_LIMITING_DB,
+                        "step": 0.5,
+                        "tooltip": "Most gain reduction the true-peak limiter may apply to reach "
+                        "the loudness target (speech usually needs 4-8 dB at -16 LUFS). 0 = no "
+                        "limiter: peaky material then stays below the target, and the report "
+                        "says so.",
+                    },
+                ),
             },
             "optional": _layer_inputs(2, MAX_LAYERS),
         }
@@ -239,6 +258,9 @@ class AudioGenMixer:
         fade_out_s: float,
         duck_with: str,
         duck_depth_db: float,
+        duck_attack_s: float,
+        duck_release_s: float,
+        limiter_db: float,
         **layers,
     ) -> dict:
         with common.user_errors(self.DISPLAY_NAME):
@@ -257,7 +279,12 @@ class AudioGenMixer:
                         f"duck_with is {duck_with}, but nothing is connected there: "
                         "pick a connected layer or off."
                     )
-                ducking = mixing.Ducking(key_index=names.index(duck_with), depth_db=duck_depth_db)
+                ducking = mixing.Ducking(
+                    key_index=names.index(duck_with),
+                    depth_db=duck_depth_db,
+                    attack_s=duck_attack_s,
+                    release_s=duck_release_s,
+                )
             settings = mixing.MixSettings(
                 sample_rate=int(sample_rate),
                 channels=CHANNELS[channels],
@@ -266,6 +293,7 @@ class AudioGenMixer:
                 true_peak_dbtp=true_peak_dbtp,
                 fade_in_s=fade_in_s,
                 fade_out_s=fade_out_s,
+                max_limiting_db=limiter_db,
             )
             results = [
                 mixing.mix(layers_of_item, settings, ducking)

@@ -22,6 +22,9 @@ MASTER = {
     "fade_out_s": 0.0,
     "duck_with": "off",
     "duck_depth_db": 12.0,
+    "duck_attack_s": 0.05,
+    "duck_release_s": 0.5,
+    "limiter_db": 6.0,
 }
 LAYER = {
     "gain_db": 0.0,
@@ -132,3 +135,20 @@ def test_mixer_errors_name_the_node_and_the_fix(standalone, inputs, complaint):
 def test_mix_layer_rejects_a_missing_soundtrack():
     with pytest.raises(ValueError, match=r"^AudioGen Mix Layer: .*audio input is empty"):
         layer(None)
+
+
+def test_limiter_setting_lets_peaky_audio_reach_the_target_under_the_ceiling(standalone):
+    from audiogen_core.mixing import measure
+
+    quiet = tone(3.0, freq=200.0)
+    peaky = quiet["waveform"] * 0.3
+    peaky[..., ::4000] = 0.9  # sparse clicks: high peaks, little loudness
+    clip = {"waveform": peaky, "sample_rate": 16000}
+    settings = {"layer_1": clip, "target_lufs": -16.0, "sample_rate": "16000", "channels": "mono"}
+    unlimited, report = mix(**settings, limiter_db=0.0)["result"]
+    limited, _ = mix(**settings, limiter_db=24.0)["result"]
+    before = measure(unlimited["waveform"][0].numpy(), 16000)
+    after = measure(limited["waveform"][0].numpy(), 16000)
+    assert before["integrated_lufs"] < -20.0 and "not reached" in report
+    assert abs(after["integrated_lufs"] + 16.0) < 0.5
+    assert after["true_peak_dbtp"] <= -1.0
