@@ -12,7 +12,7 @@ import re
 
 import pytest
 from golden_checks import audio_tokenizer, generator
-from golden_io import golden_cases, load_case
+from golden_io import SHIPPED_GOLDEN_DIR, golden_cases, golden_dir, load_case
 
 CHECKS = {
     "a": generator.check_dit_forward,
@@ -39,4 +39,7 @@ def test_golden_case(path):
 
 def test_golden_cases_found():
     names = {p.stem for p in golden_cases()}
-    assert {_kind(n) for n in names} >= set(CHECKS), f"missing golden case kinds in {sorted(names)}"
+    assert names, f"no golden case_*.safetensors in {golden_dir()}"
+    if golden_dir() == SHIPPED_GOLDEN_DIR:  # another set may cover only some kinds
+        kinds = {_kind(n) for n in names}
+        assert kinds >= set(CHECKS), f"missing golden case kinds in {sorted(names)}"
