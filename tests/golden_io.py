@@ -27,10 +27,16 @@ def golden_cases() -> list[Path]:
 
 
 def first_case(prefix: str) -> GoldenCase:
-    """The first golden case whose file name starts with ``prefix`` (e.g. "case_c_")."""
-    paths = sorted(golden_dir().glob(f"{prefix}*.safetensors"))
-    assert paths, f"no golden case {prefix}* in {golden_dir()}"
-    return load_case(paths[0])
+    """The first golden case whose file name starts with ``prefix`` (e.g. "case_c_").
+
+    Unit tests use it: they take the case from ``$AUDIOGEN_GOLDEN_DIR`` when that set has one
+    (so they also run at its dims), else from the shipped set.
+    """
+    for folder in dict.fromkeys([golden_dir(), SHIPPED_GOLDEN_DIR]):
+        paths = sorted(folder.glob(f"{prefix}*.safetensors"))
+        if paths:
+            return load_case(paths[0])
+    raise AssertionError(f"no golden case {prefix}* in {golden_dir()} or {SHIPPED_GOLDEN_DIR}")
 
 
 @dataclass

@@ -30,7 +30,14 @@ from audiogen_core.prompt import (
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOLDEN_DIR = Path(os.environ.get("AUDIOGEN_GOLDEN_DIR") or FIXTURES / "golden")
-GOLDEN_COMPOSE = GOLDEN_DIR / "case_g_compose_prompt.json"
+GOLDEN_COMPOSE = next(
+    path
+    for path in (
+        GOLDEN_DIR / "case_g_compose_prompt.json",
+        FIXTURES / "golden" / "case_g_compose_prompt.json",
+    )
+    if path.is_file()
+)
 OFFICIAL = json.loads((FIXTURES / "prompts" / "official_examples.json").read_text("utf-8"))
 
 
