@@ -16,7 +16,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -27,23 +26,17 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
+
 from audiogen_core.adapter import frames_mask  # noqa: E402
 from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
 from audiogen_core.generator import DashengAudioGenerator, GeneratorConditioning  # noqa: E402
 from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas  # noqa: E402
 
-OFFICIAL_CONFIG = REPO / "tests" / "fixtures" / "golden" / "manifest_generator.json"
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embed-dim", type=int, default=512, help="DiT width (official 1536)")
-    parser.add_argument("--depth", type=int, default=12, help="dit_depth (official 32)")
-    parser.add_argument("--heads", type=int, default=8, help="attention heads (official 24)")
-    parser.add_argument("--latent-dim", type=int, default=256, help="latent width (official 1280)")
-    parser.add_argument("--content-dim", type=int, default=256, help="text width (official 1024)")
-    parser.add_argument("--frames", type=int, default=250, help="latent frames (25 per second)")
-    parser.add_argument("--tokens", type=int, default=40, help="prompt tokens")
+    add_size_arguments(parser, latent_dim=256, content_dim=256)
     parser.add_argument("--batch", type=int, default=1, help="prompts per call")
     parser.add_argument("--steps", type=int, default=8, help="sampling steps")
     parser.add_argument(
@@ -56,20 +49,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_generator(args: argparse.Namespace, device: torch.device, dtype: torch.dtype):
-    config = json.loads(OFFICIAL_CONFIG.read_text())["config"]
-    config.update(
-        latent_dim=args.latent_dim,
-        dit_in_chans=args.latent_dim,
-        dit_out_chans=args.latent_dim,
-        content_dim=args.content_dim,
-        task_instruction_dim=args.content_dim,
-        dit_context_dim=args.content_dim,
-        dit_ta_context_dim=args.content_dim,
-        dit_embed_dim=args.embed_dim,
-        dit_depth=args.depth,
-        dit_num_heads=args.heads,
-        adapter_num_heads=args.heads,
-    )
+    config = resized_generator_config(args)
+    config["adapter_num_heads"] = args.heads
     torch.manual_seed(0)
     with torch.device(device):
         model = DashengAudioGenerator.from_config(config).to(dtype).eval()

@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-MANIFEST = ROOT / "tests" / "fixtures" / "golden" / "manifest_generator.json"
+
+from generator_sizes import official_generator_config  # noqa: E402
 
 
 def write_snapshot(folder: Path, depth: int) -> int:
@@ -32,7 +33,7 @@ def write_snapshot(folder: Path, depth: int) -> int:
 
     from audiogen_core.generator import DashengAudioGenerator
 
-    config = json.loads(MANIFEST.read_text())["config"] | {"dit_depth": depth}
+    config = official_generator_config() | {"dit_depth": depth}
     with torch.device("meta"):
         model = DashengAudioGenerator.from_config(config)
     tensors = {}

@@ -58,10 +58,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
+
 from audiogen_core.generator import DashengAudioGenerator  # noqa: E402
 from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas  # noqa: E402
-
-OFFICIAL_CONFIG = REPO / "tests" / "fixtures" / "golden" / "manifest_generator.json"
 
 # The trust_remote_code files the generator needs (modeling_dasheng_audiogen.py imports them).
 REFERENCE_FILES = (
@@ -88,15 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder with the official modeling files (modeling_dasheng_audiogen.py, dit.py, ...)",
     )
     parser.add_argument("--full", action="store_true", help="official DiT size (1536 x 32)")
-    parser.add_argument("--embed-dim", type=int, default=512, help="DiT width (official 1536)")
-    parser.add_argument("--depth", type=int, default=12, help="dit_depth (official 32)")
-    parser.add_argument(
-        "--heads", type=int, default=8, help="DiT attention heads (official 24; head width 64)"
-    )
-    parser.add_argument("--latent-dim", type=int, default=1280, help="latent width (official)")
-    parser.add_argument("--content-dim", type=int, default=1024, help="text width (official)")
-    parser.add_argument("--frames", type=int, default=250, help="latent frames (25 per second)")
-    parser.add_argument("--tokens", type=int, default=40, help="prompt tokens")
+    add_size_arguments(parser, latent_dim=1280, content_dim=1024)
     parser.add_argument("--steps", type=int, default=25, help="sampling steps")
     parser.add_argument("--guidance", type=float, default=5.0, help="CFG scale")
     parser.add_argument("--sway", type=float, default=-1.0, help="sway sampling coefficient")
@@ -198,23 +190,6 @@ def build_reference(args: argparse.Namespace, config: dict, ours: DashengAudioGe
 
 # --------------------------------------------------------------------------------------------
 # Model and inputs
-
-
-def generator_config(args: argparse.Namespace) -> dict:
-    config = json.loads(OFFICIAL_CONFIG.read_text())["config"]
-    config.update(
-        latent_dim=args.latent_dim,
-        dit_in_chans=args.latent_dim,
-        dit_out_chans=args.latent_dim,
-        content_dim=args.content_dim,
-        task_instruction_dim=args.content_dim,
-        dit_context_dim=args.content_dim,
-        dit_ta_context_dim=args.content_dim,
-        dit_embed_dim=args.embed_dim,
-        dit_depth=args.depth,
-        dit_num_heads=args.heads,
-    )
-    return config
 
 
 @torch.no_grad()
@@ -402,7 +377,7 @@ def _reset_peak() -> bool:
 def memory_child(args: argparse.Namespace) -> None:
     import resource
 
-    config = generator_config(args)
+    config = resized_generator_config(args)
     ours = build_ours(args, config)
     t5_hidden, t5_mask = make_text(args)
     frames = int(ours.condition(t5_hidden, t5_mask).latent_lengths.max())
@@ -448,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
         memory_child(args)
         return
 
-    config = generator_config(args)
+    config = resized_generator_config(args)
     start = time.perf_counter()
     ours = build_ours(args, config)
     reference = build_reference(args, config, ours)
