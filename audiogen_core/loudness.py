@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import pyloudnorm
@@ -34,13 +33,11 @@ import torch
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import firwin, oaconvolve
 
+from .resampling import Waveform, as_array, check_sample_rate, like
+
 log = logging.getLogger(__name__)
 
-Waveform = TypeVar("Waveform", torch.Tensor, np.ndarray)
-
 GATE_BLOCK_S = 0.4  # BS.1770-4 gating block
-MIN_SAMPLE_RATE = 1000
-MAX_SAMPLE_RATE = 768_000
 # Smallest and largest sensible loudness targets and true-peak ceilings; outside them a value is
 # a typo (a positive LUFS target, a ceiling in linear units) rather than an intent.
 LOUDNESS_RANGE_LUFS = (-70.0, 0.0)
@@ -71,54 +68,6 @@ _LIMITER_RELEASE_S = 0.15
 _LIMITER_MARGIN_DB = 0.3
 _LIMITER_ROUNDS = 8  # loudness/limiter passes; three or four usually land within 0.05 LU
 _LOUDNESS_TOLERANCE_LU = 0.05
-
-
-def as_array(waveform: torch.Tensor | np.ndarray, name: str = "waveform") -> np.ndarray:
-    """Validate a waveform and return it as a float64 numpy array shaped [channels, samples].
-
-    Raises ValueError naming ``name`` for integer samples, a wrong shape, no samples, or NaN/inf.
-    """
-    if isinstance(waveform, torch.Tensor):
-        if not waveform.is_floating_point():
-            raise ValueError(f"{name}: samples must be floats in [-1, 1], got {waveform.dtype}")
-        array = waveform.detach().to("cpu", torch.float64).numpy()
-    elif isinstance(waveform, np.ndarray):
-        if not np.issubdtype(waveform.dtype, np.floating):
-            raise ValueError(
-                f"{name}: samples must be floats in [-1, 1], got {waveform.dtype}; "
-                "divide integer PCM by its full scale (32768 for int16) first"
-            )
-        array = waveform.astype(np.float64)
-    else:
-        raise ValueError(f"{name}: expected a torch tensor or numpy array, got {type(waveform)}")
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2 or array.shape[0] not in (1, 2):
-        hint = " (for a ComfyUI AUDIO batch pass waveform[i])" if array.ndim == 3 else ""
-        if array.ndim == 2 and array.shape[1] in (1, 2):
-            hint = " (it looks like [samples, channels]: transpose it)"
-        raise ValueError(
-            f"{name}: expected [channels, samples] with 1 or 2 channels, "
-            f"got shape {tuple(array.shape)}{hint}"
-        )
-    if array.shape[1] == 0:
-        raise ValueError(f"{name}: has no samples")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name}: contains NaN or infinite samples; fix the source audio")
-    return array
-
-
-def check_sample_rate(sample_rate: float, name: str = "sample_rate") -> int:
-    """Return ``sample_rate`` as an int, or raise ValueError if it is not a whole, sane rate."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.number):
-        raise ValueError(f"{name} must be a number of Hz, got {sample_rate!r}")
-    if not math.isfinite(sample_rate) or sample_rate != int(sample_rate):
-        raise ValueError(f"{name} must be a whole number of Hz, got {sample_rate!r}")
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise ValueError(
-            f"{name} must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz, got {sample_rate}"
-        )
-    return int(sample_rate)
 
 
 def check_level(value: float, name: str, bounds: tuple[float, float], unit: str) -> float:
@@ -330,15 +279,6 @@ def normalize_loudness(
         f"{true_peak_dbtp:g} dBTP ceiling allows {reached:.1f} LUFS"
     )
     return limited, Normalization(gain, limiting, False, note)
-
-
-def like(array: np.ndarray, template: Waveform) -> Waveform:
-    """Return a [channels, samples] array as the kind, dtype, device and rank of ``template``."""
-    if template.ndim == 1:
-        array = array[0]
-    if isinstance(template, torch.Tensor):
-        return torch.from_numpy(np.ascontiguousarray(array)).to(template.device, template.dtype)
-    return array.astype(template.dtype)
 
 
 def normalize(

@@ -43,23 +43,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import soxr
 import torch
 
 from .loudness import (
     CEILING_RANGE_DBTP,
     LOUDNESS_RANGE_LUFS,
     MAX_LIMITING_DB,
-    Waveform,
-    as_array,
     check_level,
-    check_sample_rate,
-    like,
     measure,
     normalize,
     normalize_loudness,
     true_peak_dbtp,
 )
+from .resampling import as_array, check_sample_rate, resample, resample_array
 
 __all__ = [
     "Ducking",
@@ -147,24 +143,6 @@ class MixResult:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def resample(waveform: Waveform, from_sr: int, to_sr: int) -> Waveform:
-    """Resample with python-soxr at very high quality, keeping the waveform's kind and shape.
-
-    The output has ``round(samples * to_sr / from_sr)`` samples and no added delay; the response
-    is flat within 0.01 dB up to 90 % of the lower Nyquist frequency (-0.1 dB at 93 %).
-    """
-    audio = as_array(waveform)
-    from_sr, to_sr = check_sample_rate(from_sr, "from_sr"), check_sample_rate(to_sr, "to_sr")
-    return like(_resample(audio, from_sr, to_sr), waveform)
-
-
-def _resample(audio: np.ndarray, from_sr: int, to_sr: int) -> np.ndarray:
-    if from_sr == to_sr:
-        return audio
-    frames = soxr.resample(np.ascontiguousarray(audio.T), from_sr, to_sr, quality="VHQ")
-    return np.ascontiguousarray(frames.T)
-
-
 def _check_number(value: float, name: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise ValueError(f"{name} must be a number, got {value!r}")
@@ -236,7 +214,7 @@ def _render_layer(
             f"trim {trim_start_s:g} s to {layer.trim_end_s} s); trim_start_s must be before "
             "trim_end_s and the source end"
         )
-    audio = _resample(audio[:, start:end], source_rate, sample_rate)
+    audio = resample_array(audio[:, start:end], source_rate, sample_rate)
     audio = _pan(audio, pan, channels) * 10.0 ** (gain_db / 20.0)
     _apply_fades(audio, sample_rate, layer.fade_in_s, layer.fade_out_s)
     return round(offset_s * sample_rate), audio
