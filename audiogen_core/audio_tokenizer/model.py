@@ -19,7 +19,6 @@ from torch import Tensor, nn
 from .decoder import VocosDecoder
 from .encoder import (
     ACOUSTIC_N_FFT,
-    PATCH_FRAMES,
     SAMPLE_RATE,
     SEMANTIC_HOP,
     SEMANTIC_N_FFT,
@@ -148,10 +147,6 @@ class DashengAudioTokenizer(nn.Module):
         """Shortest waveform ``encode`` accepts: one latent token, and more samples than the
         reflect padding of both STFTs."""
         return max(3 * self.config.hop_length, ACOUSTIC_N_FFT // 2 + 1, SEMANTIC_N_FFT // 2 + 1)
-
-    def encoded_length(self, num_samples: int) -> int:
-        """Latent frames ``encode`` returns for ``num_samples`` samples."""
-        return (1 + num_samples // self.config.hop_length) // PATCH_FRAMES
 
     def upsample(self, latent: Tensor) -> Tensor:
         """Time-major latent (B, T, C) -> channels-first decoder input (B, C, T * upsample)."""
