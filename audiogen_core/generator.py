@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from .adapter import AdapterOutput, ContentAdapter, frames_mask, global_latent_frames
 from .dit import LayerFusionDiT, StepConstants, config_value
 from .sampling import ProgressCallback, euler_sample, sigma_schedule
+from .text_encoder import T5Tokenizer
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,6 @@ class GeneratorConditioning:
     def to(self, device: torch.device | str) -> GeneratorConditioning:
         return self._map(lambda t: t.to(device))
 
-    def index_select(self, index: Tensor) -> GeneratorConditioning:
-        """The items at ``index`` (a 1-D int64 tensor), in that order."""
-        return self._map(lambda t: t.index_select(0, index.to(t.device)))
-
     def expand(self, repeats: int) -> GeneratorConditioning:
         """Every item repeated ``repeats`` times consecutively (variations of each prompt)."""
         if repeats < 1:
@@ -63,8 +60,11 @@ class GeneratorConditioning:
 class DashengAudioGenerator(nn.Module):
     """The generator checkpoint (``mispeech/Dasheng-AudioGen`` model.safetensors) as a module."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], tokenizer: T5Tokenizer | None = None) -> None:
         super().__init__()
+        # The reference prefers a tokenizer.json shipped with the generator over the text
+        # encoder's own; None means use the text encoder's.
+        self.tokenizer = tokenizer
         if config.get("special_tokens"):
             raise ValueError(
                 "generator configs with special_tokens are not supported (the official "
@@ -92,13 +92,15 @@ class DashengAudioGenerator(nn.Module):
         self.content_encoder.text_encoder.proj = nn.Linear(content_dim, content_dim)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> DashengAudioGenerator:
-        """Build from the checkpoint's config.json dict.
+    def from_config(
+        cls, config: Mapping[str, Any], tokenizer: T5Tokenizer | None = None
+    ) -> DashengAudioGenerator:
+        """Build from the checkpoint's config.json dict (and its bundled tokenizer, if any).
 
         Parameters get PyTorch's default initialisation; build under ``torch.device("meta")``
         to skip it when a checkpoint will be loaded with ``load_state_dict(..., assign=True)``.
         """
-        return cls(config)
+        return cls(config, tokenizer)
 
     @property
     def latent_dim(self) -> int:
@@ -215,30 +217,30 @@ class DashengAudioGenerator(nn.Module):
         self,
         cond: GeneratorConditioning,
         noise: Tensor,
-        num_steps: int = 25,
-        guidance_scale: float = 5.0,
-        sway_sampling_coef: float = -1.0,
+        steps: int = 25,
+        guidance: float = 5.0,
+        sway: float = -1.0,
         callback: ProgressCallback | None = None,
     ) -> Tensor:
         """Latent (b, latent_dim, t) float32 from noise (b, latent_dim, t), channels-first.
 
         Frames past an item's length are computed like the reference does (only attention keys
         are masked), so an item's last valid frame sees its first padded one. Guidance runs
-        iff ``guidance_scale > 1``. ``callback(step, total)`` is called after every DiT
+        iff ``guidance > 1``. ``callback(step, total)`` is called after every DiT
         evaluation; an exception it raises stops sampling and propagates.
         """
-        sigmas = sigma_schedule(num_steps, sway_sampling_coef)
+        sigmas = sigma_schedule(steps, sway)
         cond = cond.to(self.device)
         self._check_noise(cond, noise)
-        guidance = guidance_scale > 1.0
-        constants = self.step_constants(cond, noise.shape[-1], guidance)
+        guided = guidance > 1.0
+        constants = self.step_constants(cond, noise.shape[-1], guided)
 
         def velocity(x: Tensor, timestep: Tensor) -> Tensor:
-            x_in = torch.cat([x, x]) if guidance else x
+            x_in = torch.cat([x, x]) if guided else x
             out = self.backbone.velocity(x_in, timestep, constants).float()
-            if not guidance:
+            if not guided:
                 return out
             uncond, conditioned = out.chunk(2)
-            return uncond + guidance_scale * (conditioned - uncond)
+            return uncond + guidance * (conditioned - uncond)
 
         return euler_sample(velocity, noise.to(self.device), sigmas, callback)

@@ -23,32 +23,27 @@ VelocityFn = Callable[[Tensor, Tensor], Tensor]
 ProgressCallback = Callable[[int, int], None]
 
 
-def sigma_schedule(num_steps: int, sway_sampling_coef: float) -> Tensor:
+def sigma_schedule(steps: int, sway: float) -> Tensor:
     """The scheduler's float32 sigmas, including the appended final 0.
 
-    A non-zero ``sway_sampling_coef`` gives num_steps + 2 values (sway sampling, ending in two
-    zeros); 0.0 gives linear sigmas 1 .. 1/num_steps plus the final 0 (num_steps + 1 values).
+    A non-zero ``sway`` (sway-sampling coefficient) gives steps + 2 values (sway sampling, ending
+    in two zeros); 0.0 gives linear sigmas 1 .. 1/steps plus the final 0 (steps + 1 values).
     """
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be at least 1, got {num_steps}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     # The reference tests `if sway_sampling_coef:`, so exactly 0.0 selects the linear schedule.
-    if sway_sampling_coef:
-        t = torch.linspace(0, 1, num_steps + 1, dtype=torch.float32)
-        t = t + sway_sampling_coef * (torch.cos(math.pi / 2.0 * t) - 1.0 + t)
+    if sway:
+        t = torch.linspace(0, 1, steps + 1, dtype=torch.float32)
+        t = t + sway * (torch.cos(math.pi / 2.0 * t) - 1.0 + t)
         sigmas = 1.0 - t
     else:
-        sigmas = torch.linspace(1.0, 1.0 / num_steps, num_steps, dtype=torch.float32)
+        sigmas = torch.linspace(1.0, 1.0 / steps, steps, dtype=torch.float32)
     return torch.cat([sigmas, torch.zeros(1, dtype=torch.float32)])
 
 
 def timesteps_from_sigmas(sigmas: Tensor) -> Tensor:
     """Float timesteps sigma * 1000 (float32), one per step: the final appended 0 has none."""
     return sigmas[:-1].float() * NUM_TRAIN_TIMESTEPS
-
-
-def truncate_timesteps(timesteps: Tensor) -> Tensor:
-    """What the DiT embeds: the float timesteps truncated toward zero to int64 (923.88 -> 923)."""
-    return timesteps.long()
 
 
 def evaluated_steps(sigmas: Tensor) -> list[int]:

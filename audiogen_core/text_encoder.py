@@ -358,26 +358,33 @@ class T5Tokenizer:
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         return [encoding.ids for encoding in encodings]
 
-    def count_tokens(self, text: str) -> int:
-        """Untruncated token count including ``</s>``, to warn about prompts over the limit."""
-        return len(self._ids([text])[0]) + 1
-
     def __call__(self, texts: list[str], max_length: int = 512) -> tuple[Tensor, Tensor]:
         """Token ids (B, L) int64 and mask (B, L) bool, L = longest row after truncation."""
+        input_ids, mask, _ = self.tokenize(texts, max_length)
+        return input_ids, mask
+
+    def tokenize(self, texts: list[str], max_length: int = 512) -> tuple[Tensor, Tensor, list[int]]:
+        """``__call__``'s ids and mask, plus each text's untruncated token count with ``</s>``.
+
+        The counts come from the same tokenization, so a caller that warns about prompts over
+        the limit does not tokenize twice.
+        """
         if isinstance(texts, str):
             raise TypeError("T5Tokenizer expects a list of prompts, not a single string.")
         if not texts:
             raise ValueError("T5Tokenizer needs at least one prompt.")
         if max_length < 1:
             raise ValueError(f"max_length must be at least 1 (room for </s>), got {max_length}.")
-        rows = [ids[: max_length - 1] + [self.eos_id] for ids in self._ids(list(texts))]
+        all_ids = self._ids(list(texts))
+        counts = [len(ids) + 1 for ids in all_ids]
+        rows = [ids[: max_length - 1] + [self.eos_id] for ids in all_ids]
         length = max(len(row) for row in rows)
         input_ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), length), dtype=torch.bool)
         for i, row in enumerate(rows):
             input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             mask[i, : len(row)] = True
-        return input_ids, mask
+        return input_ids, mask, counts
 
 
 class TextEncoder:
@@ -395,13 +402,3 @@ class TextEncoder:
     @property
     def device(self) -> torch.device:
         return self.model.device
-
-    def count_tokens(self, text: str) -> int:
-        return self.tokenizer.count_tokens(text)
-
-    def encode(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
-        """Hidden states and mask on the model's device; padded positions are computed too."""
-        input_ids, mask = self.tokenizer(prompts, max_length=self.max_length)
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        with torch.inference_mode():
-            return self.model(input_ids, mask), mask

@@ -118,7 +118,7 @@ def run(
     if name == "naive":
         out = naive_sample(model, cond, noise, steps, guidance, timer)
     else:
-        out = model.sample(cond, noise, num_steps=steps, guidance_scale=guidance, callback=timer)
+        out = model.sample(cond, noise, steps=steps, guidance=guidance, callback=timer)
     return out, timer
 
 

@@ -85,15 +85,18 @@ def test_truncation_small_max_length(ours, hf_tokenizer, max_length):
 
 
 def test_truncation_at_512_keeps_eos(ours, hf_tokenizer):
-    assert ours.count_tokens(LONG_PROMPT) > 512
+    assert ours.tokenize([LONG_PROMPT])[2] == [len(ours._ids([LONG_PROMPT])[0]) + 1]
+    assert ours.tokenize([LONG_PROMPT])[2][0] > 512
     _assert_same(ours, hf_tokenizer, [LONG_PROMPT, PROMPTS[0]])
     ids, mask = ours([LONG_PROMPT, PROMPTS[0]])
     assert ids.shape == (2, 512) and ids[0, -1] == ours.eos_id and bool(mask[0].all())
 
 
 @pytest.mark.parametrize("prompt", [*PROMPTS, LONG_PROMPT])
-def test_count_tokens_is_untruncated_length(ours, hf_tokenizer, prompt):
-    assert ours.count_tokens(prompt) == len(hf_tokenizer(prompt)["input_ids"])
+def test_token_counts_are_untruncated_lengths(ours, hf_tokenizer, prompt):
+    ids, _, counts = ours.tokenize([prompt, "<|caption|> short"], max_length=16)
+    assert ids.shape[1] <= 16
+    assert counts[0] == len(hf_tokenizer(prompt)["input_ids"])
 
 
 def test_file_settings_for_padding_and_truncation_are_ignored(tmp_path, ours):

@@ -12,7 +12,7 @@ import re
 import torch
 from golden_io import GoldenCase, assert_scaled_close
 
-from audiogen_core.adapter import expand_by_duration, frames_mask, local_latent_frames
+from audiogen_core.adapter import frames_mask
 from audiogen_core.derived_buffers import derived_buffer_keys, reset_derived_buffers
 from audiogen_core.generator import DashengAudioGenerator
 from audiogen_core.sampling import (
@@ -20,8 +20,9 @@ from audiogen_core.sampling import (
     evaluated_steps,
     sigma_schedule,
     timesteps_from_sigmas,
-    truncate_timesteps,
 )
+
+from .alignment import expand_by_duration, local_latent_frames
 
 K_FLOAT = 1e-4  # tolerance relative to each output's recorded max_abs (float32)
 OPTIONAL_KEYS = {"dummy_param"}  # absent from the fixtures, unused by the model
@@ -151,9 +152,9 @@ def check_generate(case: GoldenCase) -> None:
     latent = model.sample(
         cond,
         noise,
-        num_steps=args["num_steps"],
-        guidance_scale=args["guidance_scale"],
-        sway_sampling_coef=args["sway_sampling_coef"],
+        steps=args["num_steps"],
+        guidance=args["guidance_scale"],
+        sway=args["sway_sampling_coef"],
         callback=lambda step, total: progress.append((step, total)),
     )
     _close(case, "latent", latent)
@@ -176,7 +177,7 @@ def check_schedules(case: GoldenCase) -> None:
         sigmas = sigma_schedule(steps, coef)
         _exact(case, f"{tag}.sigmas", sigmas)
         _exact(case, f"{tag}.timesteps", timesteps_from_sigmas(sigmas))
-        _exact(case, f"{tag}.timesteps_int", truncate_timesteps(timesteps_from_sigmas(sigmas)))
+        _exact(case, f"{tag}.timesteps_int", timesteps_from_sigmas(sigmas).long())
 
     euler = [n for n in case.outputs if n.startswith("euler.")]
     assert euler, f"{case.name}: no Euler result recorded"
