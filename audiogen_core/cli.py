@@ -1,7 +1,8 @@
 """Headless entry point: ``python -m audiogen_core generate ...`` and ``... download``.
 
-Errors a user can fix (missing weights, bad prompt, bad duration, existing output file) are
-printed as one clear message with exit status 2, never as a traceback.
+Errors a user can fix (missing weights, bad prompt, bad arguments, an output file that cannot
+be written) are printed as one clear ``error:`` line with exit status 2, never as a traceback,
+and are found before any model is loaded.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ import os
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
+from . import limits
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
-from .prompt import VIEWS, compose_prompt, compose_views
+from .prompt import VIEWS, compose_views, validate_prompt
 from .weights import DEFAULT_MODEL_DIR_ENV
 
 EXIT_USAGE = 2
+# libsndfile's sf_command() switch for the PEAK chunk of float files (sndfile.h).
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+_SF_FALSE = 0
 
 
 class CliError(Exception):
@@ -111,7 +117,8 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
-    from .weights import expected_layout_message, resolve_model_dirs
+    """The three snapshot folders, each checked (config, weight files) but not loaded."""
+    from .weights import SNAPSHOTS, download_command, expected_layout_message, resolve_model_dirs
 
     model_dir = args.model_dir or (
         Path(os.environ[DEFAULT_MODEL_DIR_ENV]) if os.environ.get(DEFAULT_MODEL_DIR_ENV) else None
@@ -122,10 +129,14 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
         "text_encoder": args.text_encoder,
     }
     if model_dir is None and not all(explicit.values()):
+        absent = [kind for kind in SNAPSHOTS if not explicit[kind.role]]
+        flags = ", ".join(f"--{kind.role.replace('_', '-')}" for kind in absent)
         raise CliError(
-            "Say where the weights are: --model-dir DIR (holding Dasheng-AudioGen/, "
+            "Say where the weights are: --model-dir (a folder holding Dasheng-AudioGen/, "
             "dashengtokenizer/ and flan-t5-large/), or all three of --generator, "
-            "--audio-tokenizer and --text-encoder.\n" + expected_layout_message(Path("DIR"))
+            f"--audio-tokenizer and --text-encoder (missing: {flags}).\n"
+            "To download what is missing into the current folder:\n"
+            + "\n".join(f"  {download_command(kind, Path(kind.folder_name))}" for kind in absent)
         )
     folders = resolve_model_dirs(model_dir) if model_dir else {}
     folders.update({role: path for role, path in explicit.items() if path})
@@ -135,17 +146,36 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
         from .weights import download_snapshots
 
         download_snapshots(model_dir, roles=[r for r in folders if not explicit[r]])
-    missing = [path for path in folders.values() if not (path / "config.json").is_file()]
+    # A path that exists (a folder, or a file such as a pickle given by mistake) goes to the
+    # loader's own checks below, which say exactly what is wrong with it.
+    missing = [kind for kind in SNAPSHOTS if not folders[kind.role].exists()]
     if missing:
-        where = model_dir or Path("DIR")
+        if model_dir is not None and not any(explicit[kind.role] for kind in missing):
+            how = expected_layout_message(model_dir)
+        else:
+            how = "Download them with:\n" + "\n".join(
+                f"  {download_command(kind, folders[kind.role])}" for kind in missing
+            )
         raise CliError(
             "Model weights not found: "
-            + ", ".join(str(p) for p in missing)
+            + ", ".join(str(folders[kind.role]) for kind in missing)
             + "\n"
-            + expected_layout_message(where)
-            + "\nor run again with --download to fetch them."
+            + how
+            + ("\nor run again with --download to fetch them." if model_dir else "")
         )
+    from .weights import check_snapshot
+
+    for kind in SNAPSHOTS:
+        check_snapshot(folders[kind.role], kind)
     return folders
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, safe to echo to a terminal (newlines kept)."""
+    return "".join(
+        char if char == "\n" or unicodedata.category(char) != "Cc" else repr(char)[1:-1]
+        for char in text
+    )
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -161,37 +191,117 @@ def _prompt(args: argparse.Namespace) -> str:
             raise CliError(
                 f"--prompt replaces the view options; drop {', '.join(given)} or --prompt"
             )
-        return compose_prompt(prompt=args.prompt)
+        return validate_prompt(args.prompt)
     return compose_views(**views)
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The core's limits, checked before anything is loaded, with the flag in each message."""
+    checks = [
+        (limits.check_steps, args.steps, "--steps"),
+        (limits.check_guidance, args.guidance, "--guidance"),
+        (limits.check_sway, args.sway, "--sway"),
+        (limits.check_seed, args.seed, "--seed"),
+        (limits.check_variations, args.variations, "--variations"),
+        (limits.check_duration, args.duration, "--duration"),
+    ]
+    for check, value, flag in checks:
+        try:
+            check(value, flag)
+        except (TypeError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+
+
 def _output_paths(out: Path, count: int, overwrite: bool) -> list[Path]:
+    """Every file the run will write, checked now so that no generation is wasted on them."""
     if out.suffix.lower() != ".wav":
         raise CliError(f"--out must end in .wav, got {out}")
+    folder = out.parent
+    if not folder.exists():
+        raise CliError(f"the output folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise CliError(f"{folder} is not a folder, so --out {out} cannot be written")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"the output folder {folder} is not writable; choose another --out")
     paths = (
         [out] if count == 1 else [out.with_name(f"{out.stem}_{i:02d}.wav") for i in range(count)]
     )
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise CliError(f"{existing[0]} already exists; choose another --out or pass --overwrite")
-    if not out.parent.exists():
-        raise CliError(f"the output folder {out.parent} does not exist")
+    name_max = _name_max(folder)
+    for path in paths:
+        if len(os.fsencode(path.name)) > name_max:
+            raise CliError(
+                f"the file name {path.name[:40]}... is {len(os.fsencode(path.name))} bytes long; "
+                f"this file system allows {name_max}: choose a shorter --out"
+            )
+        if path.is_dir():
+            raise CliError(f"{path} is a folder; choose another --out")
+        if path.exists() and not overwrite:
+            raise CliError(f"{path} already exists; choose another --out or pass --overwrite")
     return paths
 
 
-def _write_wav(path: Path, samples, sample_rate: int, fmt: str) -> None:
-    """Write through a temporary file in the same folder so a failure never leaves half a file."""
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or no answer
+        return 255
+
+
+def _write_wavs(paths: list[Path], clips: list, sample_rate: int, fmt: str) -> None:
+    """Write every clip or none: each goes to a temporary file in its target folder first,
+    and the files are renamed into place only when all of them were written."""
+    written: list[tuple[str, Path]] = []
+    try:
+        for path, samples in zip(paths, clips, strict=True):
+            written.append((_write_temporary_wav(path, samples, sample_rate, fmt), path))
+        for tmp, path in written:
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise CliError(f"could not write {path}: {exc.strerror or exc}") from exc
+    finally:
+        for tmp, _ in written:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _write_temporary_wav(path: Path, samples, sample_rate: int, fmt: str) -> str:
     import soundfile
 
-    subtype = "PCM_16" if fmt == "pcm16" else "FLOAT"
-    handle, tmp = tempfile.mkstemp(suffix=".wav", dir=path.parent)
+    try:
+        # A short fixed prefix: the target's own name may already be as long as allowed.
+        handle, tmp = tempfile.mkstemp(prefix=".audiogen-", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CliError(f"could not write {path}: {exc.strerror or exc}") from exc
     os.close(handle)
     try:
-        soundfile.write(tmp, samples, sample_rate, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        subtype = "PCM_16" if fmt == "pcm16" else "FLOAT"
+        with soundfile.SoundFile(tmp, "w", sample_rate, 1, subtype=subtype, format="WAV") as f:
+            if subtype == "FLOAT":
+                _omit_peak_chunk(f)
+            f.write(samples)
+        # mkstemp makes the file private (0600); give it the mode any new file gets.
+        os.chmod(tmp, 0o666 & ~_umask())
+    except (OSError, RuntimeError) as exc:  # soundfile reports write errors as RuntimeError
+        os.unlink(tmp)
+        raise CliError(f"could not write {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return tmp
+
+
+def _omit_peak_chunk(sound_file) -> None:
+    """No PEAK chunk in float WAVs: libsndfile stamps it with the time of writing, so the same
+    audio would give different bytes on every run. soundfile has no public switch for it."""
+    import soundfile
+
+    soundfile._snd.sf_command(
+        sound_file._file, _SFC_SET_ADD_PEAK_CHUNK, soundfile._ffi.NULL, _SF_FALSE
+    )
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class _StepPrinter:
@@ -213,10 +323,12 @@ class _StepPrinter:
 def _generate(args: argparse.Namespace) -> int:
     from .pipeline import AudioGenPipeline
 
+    # Everything a user can get wrong is checked before the first model loads.
+    _check_arguments(args)
     prompt = _prompt(args)
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
-    print(f"prompt: {prompt}", file=sys.stderr)
+    print(f"prompt: {_printable(prompt)}", file=sys.stderr)
     pipe = AudioGenPipeline.load(
         folders["generator"],
         folders["text_encoder"],
@@ -231,15 +343,15 @@ def _generate(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         sway=args.sway,
         duration_s=args.duration,
-        num_variations=args.variations,
+        variations=args.variations,
         callback=_StepPrinter(),
     )
-    for i, path in enumerate(paths):
-        samples = result.waveform[i, 0, : result.num_samples[i]].numpy()
-        _write_wav(path, samples, result.sample_rate, args.format)
+    clips = [result.waveform[i, 0, : result.num_samples[i]].numpy() for i in range(len(paths))]
+    _write_wavs(paths, clips, result.sample_rate, args.format)
+    for path, samples, seed in zip(paths, clips, result.seeds, strict=True):
         print(
             f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
-            f"{result.sample_rate} Hz, seed {result.seeds[i]})",
+            f"{result.sample_rate} Hz, seed {seed})",
             file=sys.stderr,
         )
     return 0
@@ -257,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ready: {path}", file=sys.stderr)
             return 0
         return _generate(args)
-    except (CliError, WeightsError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (CliError, WeightsError, ValueError, OSError) as exc:
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,13 +23,25 @@ import numpy as np
 import torch
 
 from .devices import resolve_device, resolve_dtype
+from .generator import GeneratorConditioning
+from .limits import (
+    SEED_MODULUS,
+    check_duration,
+    check_guidance,
+    check_seed,
+    check_steps,
+    check_sway,
+    check_variations,
+)
 from .prompt import TOKEN_LIMIT, token_report, validate_prompt
 
 logger = logging.getLogger(__name__)
 
-MAX_DURATION_S = 600.0
-SEED_MODULUS = 2**64
 StepCallback = Callable[[int, int], None]
+
+
+class NonFiniteAudioError(ValueError):
+    """A stage produced NaN or infinite values; nothing built from them may be kept."""
 
 
 @dataclass
@@ -38,7 +49,7 @@ class Conditioning:
     """Encoded prompts: what the sampler needs, plus what a front end wants to show."""
 
     prompts: list[str]
-    generator: object  # generator.GeneratorConditioning, kept on the CPU between stages
+    tensors: GeneratorConditioning  # kept on the CPU between stages
     token_counts: list[int]
     frame_rate: int
 
@@ -48,7 +59,7 @@ class Conditioning:
 
     @property
     def predicted_frames(self) -> list[int]:
-        return [int(n) for n in self.generator.latent_lengths.tolist()]
+        return [int(n) for n in self.tensors.latent_lengths.tolist()]
 
     @property
     def predicted_duration_s(self) -> list[float]:
@@ -90,14 +101,9 @@ class GeneratedAudio:
 
 def frames_for_duration(duration_s: float, frame_rate: int) -> int:
     """Latent frames for a user duration: round(duration_s * frame_rate), validated."""
-    if not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s):
-        raise ValueError(f"duration must be a number of seconds, got {duration_s!r}")
-    if duration_s <= 0 or duration_s > MAX_DURATION_S:
-        raise ValueError(
-            f"duration {duration_s} s is out of range: use a value in "
-            f"(0, {MAX_DURATION_S:g}] seconds, or leave it unset for the model's "
-            "own prediction"
-        )
+    duration_s = check_duration(duration_s, "duration_s")
+    if duration_s is None:
+        raise TypeError("duration_s must be a number of seconds, got None")
     frames = round(duration_s * frame_rate)
     if frames < 1:
         raise ValueError(
@@ -108,10 +114,9 @@ def frames_for_duration(duration_s: float, frame_rate: int) -> int:
 
 
 def resolve_seed(seed: int | None) -> int:
-    """``None`` or a negative seed draws a fresh random seed (reported back to the caller)."""
-    if seed is None or seed < 0:
-        return random.randrange(SEED_MODULUS)
-    return int(seed) % SEED_MODULUS
+    """A checked seed; ``None`` or -1 draws a fresh random one (reported back to the caller)."""
+    checked = check_seed(seed, "seed")
+    return random.randrange(SEED_MODULUS) if checked is None else checked
 
 
 def seeded_noise(seeds: Sequence[int], channels: int, frames: int) -> torch.Tensor:
@@ -124,7 +129,15 @@ def seeded_noise(seeds: Sequence[int], channels: int, frames: int) -> torch.Tens
 
 
 def _as_prompt_list(prompts: str | Sequence[str]) -> list[str]:
-    items = [prompts] if isinstance(prompts, str) else list(prompts)
+    if isinstance(prompts, str):
+        items = [prompts]
+    elif isinstance(prompts, Sequence):
+        items = list(prompts)
+    else:
+        raise TypeError(
+            f"prompts must be a tagged prompt string or a list of them, got "
+            f"{type(prompts).__name__}"
+        )
     if not items:
         raise ValueError("no prompt given: pass at least one tagged prompt string")
     return [validate_prompt(p) for p in items]
@@ -150,9 +163,29 @@ class AudioGenPipeline:
         dtype: str | torch.dtype = "auto",
         include_audio_encoder: bool = False,
     ) -> AudioGenPipeline:
-        """Load the three official snapshot folders onto one device in one precision."""
-        from .weights import load_audio_tokenizer, load_generator, load_text_encoder
+        """Load the three official snapshot folders onto one device in one precision.
 
+        The folders are checked first (configs, weight files, and that the generator's latent
+        is the one the audio tokenizer decodes), so nothing is loaded for a bad combination.
+        """
+        from .weights import (
+            AUDIO_TOKENIZER,
+            GENERATOR,
+            TEXT_ENCODER,
+            check_rates_agree,
+            check_snapshot,
+            load_audio_tokenizer,
+            load_generator,
+            load_text_encoder,
+            read_config,
+        )
+
+        check_snapshot(generator_dir, GENERATOR)
+        check_snapshot(text_encoder_dir, TEXT_ENCODER)
+        check_snapshot(audio_tokenizer_dir, AUDIO_TOKENIZER)
+        check_rates_agree(
+            read_config(generator_dir, GENERATOR), read_config(audio_tokenizer_dir, AUDIO_TOKENIZER)
+        )
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         return cls(
@@ -198,19 +231,18 @@ class AudioGenPipeline:
         text_encoder = self._require("text_encoder", "encode_prompt")
         generator = self._require("generator", "encode_prompt")
         prompt_list = _as_prompt_list(prompts)
-        tokenizer = getattr(generator, "bundled_tokenizer", None) or text_encoder.tokenizer
-        token_counts = [tokenizer.count_tokens(p) for p in prompt_list]
+        tokenizer = generator.tokenizer or text_encoder.tokenizer
+        ids, mask, token_counts = tokenizer.tokenize(prompt_list, text_encoder.max_length)
         for prompt, count in zip(prompt_list, token_counts, strict=True):
             report = token_report(prompt, lambda _p, n=count: n, TOKEN_LIMIT)
             if report.over_limit:
                 logger.warning(report.message)
-        ids, mask = tokenizer(prompt_list, max_length=text_encoder.max_length)
         model = text_encoder.model
         hidden = model(ids.to(text_encoder.device), mask.to(text_encoder.device))
         cond = generator.condition(hidden.to(generator.device), mask.to(generator.device))
         return Conditioning(
             prompts=prompt_list,
-            generator=cond.to("cpu"),
+            tensors=cond.to("cpu"),
             token_counts=token_counts,
             frame_rate=int(generator.frame_rate),
         )
@@ -224,51 +256,59 @@ class AudioGenPipeline:
         guidance: float = 5.0,
         sway: float = -1.0,
         duration_s: float | None = None,
-        num_variations: int = 1,
+        variations: int = 1,
         callback: StepCallback | None = None,
     ) -> AudioLatent:
-        """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length."""
+        """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length.
+
+        Every argument is checked (see ``limits``) before any work starts. ``variations``
+        samples of each prompt are made, consecutively, with seeds seed, seed + 1, ...
+        """
         generator = self._require("generator", "sample")
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
-        if not math.isfinite(guidance) or guidance < 0:
-            raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
-        if not math.isfinite(sway):
-            raise ValueError(f"sway must be a finite number, got {sway!r}")
-        if not isinstance(num_variations, int) or num_variations < 1:
-            raise ValueError(f"num_variations must be a whole number >= 1, got {num_variations!r}")
+        if not isinstance(cond, Conditioning):
+            raise TypeError(
+                f"cond must be the Conditioning returned by encode_prompt, got "
+                f"{type(cond).__name__}"
+            )
+        steps = check_steps(steps, "steps")
+        guidance = check_guidance(guidance, "guidance")
+        sway = check_sway(sway, "sway")
+        variations = check_variations(variations, "variations")
+        duration_s = check_duration(duration_s, "duration_s")
+        base_seed = resolve_seed(seed)
 
         frame_rate = int(generator.frame_rate)
         sample_rate = int(generator.sample_rate)
         samples_per_frame = sample_rate // frame_rate
-        gen_cond = cond.generator.expand(num_variations) if num_variations > 1 else cond.generator
-        batch = int(gen_cond.latent_lengths.shape[0])
+        tensors = cond.tensors.expand(variations) if variations > 1 else cond.tensors
+        batch = int(tensors.latent_lengths.shape[0])
         if duration_s is not None:
             frames = frames_for_duration(duration_s, frame_rate)
             lengths = torch.full((batch,), frames, dtype=torch.int64)
             num_samples = [round(duration_s * sample_rate)] * batch
         else:
-            lengths = gen_cond.latent_lengths.to(torch.int64)
-            bad = [p for p, n in zip(cond.prompts, lengths.tolist(), strict=False) if n < 1]
+            lengths = tensors.latent_lengths.to(torch.int64)
+            prompt_per_item = [p for p in cond.prompts for _ in range(variations)]
+            bad = [p for p, n in zip(prompt_per_item, lengths.tolist(), strict=True) if n < 1]
             if bad:
                 raise ValueError(
                     "the model predicted a duration of zero frames for "
                     f"{bad[0]!r}; set an explicit duration"
                 )
             num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
-        gen_cond = dataclasses.replace(gen_cond, latent_lengths=lengths)
+        tensors = dataclasses.replace(tensors, latent_lengths=lengths)
 
-        base_seed = resolve_seed(seed)
         seeds = [(base_seed + j) % SEED_MODULUS for j in range(batch)]
         noise = seeded_noise(seeds, int(generator.latent_dim), int(lengths.max()))
         latent = generator.sample(
-            gen_cond.to(generator.device),
+            tensors.to(generator.device),
             noise.to(generator.device),
-            num_steps=steps,
-            guidance_scale=guidance,
-            sway_sampling_coef=sway,
+            steps=steps,
+            guidance=guidance,
+            sway=sway,
             callback=callback,
         )
+        _check_finite(latent, "sampling", "the generator")
         return AudioLatent(
             latent=latent.float().cpu(),
             lengths=lengths,
@@ -287,8 +327,16 @@ class AudioGenPipeline:
         trimming, or by padding at most one frame's remainder with silence.
         """
         tokenizer = self._require("audio_tokenizer", "decode")
+        if (latent.sample_rate, latent.frame_rate) != (tokenizer.sample_rate, tokenizer.frame_rate):
+            raise ValueError(
+                f"this latent is {latent.frame_rate} frames/s for {latent.sample_rate} Hz audio, "
+                f"but the audio tokenizer decodes {tokenizer.frame_rate} frames/s to "
+                f"{tokenizer.sample_rate} Hz: use the tokenizer that belongs to the generator"
+            )
+        _check_finite(latent.latent, "sampling", "the generator")
         frames = latent.latent.transpose(1, 2).to(tokenizer.device, tokenizer.dtype)
         decoded = tokenizer.decode(frames).float().cpu()
+        _check_finite(decoded, "decoding", "the audio tokenizer")
         total = max(latent.num_samples)
         out = torch.zeros((decoded.shape[0], 1, total), dtype=torch.float32)
         for i, n in enumerate(latent.num_samples):
@@ -303,7 +351,7 @@ class AudioGenPipeline:
         Items are encoded one at a time so that a clip's latent does not depend on what else
         is in the batch (the reference's dB floor is a batch-wide maximum).
         """
-        from .mixing import resample
+        from .resampling import resample
 
         tokenizer = self._require("audio_tokenizer", "encode_audio")
         batch = _as_batch(waveform)
@@ -340,7 +388,7 @@ class AudioGenPipeline:
         guidance: float = 5.0,
         sway: float = -1.0,
         duration_s: float | None = None,
-        num_variations: int = 1,
+        variations: int = 1,
         callback: StepCallback | None = None,
     ) -> GeneratedAudio:
         """encode_prompt -> sample -> decode."""
@@ -352,17 +400,27 @@ class AudioGenPipeline:
             guidance=guidance,
             sway=sway,
             duration_s=duration_s,
-            num_variations=num_variations,
+            variations=variations,
             callback=callback,
         )
         waveform = self.decode(latent)
-        prompt_per_item = [p for p in cond.prompts for _ in range(num_variations)]
+        prompt_per_item = [p for p in cond.prompts for _ in range(variations)]
         return GeneratedAudio(
             waveform=waveform,
             sample_rate=latent.sample_rate,
             num_samples=latent.num_samples,
             seeds=latent.seeds or [],
             prompts=prompt_per_item,
+        )
+
+
+def _check_finite(values: torch.Tensor, stage: str, part: str) -> None:
+    """Refuse NaN or inf before it becomes audio: a file of it is full-scale noise or DC."""
+    if not bool(torch.isfinite(values).all()):
+        raise NonFiniteAudioError(
+            f"{stage} produced NaN or infinite values, so no audio was made. Usual causes: "
+            f"damaged weights in {part} (re-download the snapshot), or float16 overflowing "
+            "(use bf16 or fp32)."
         )
 
 

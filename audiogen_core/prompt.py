@@ -67,6 +67,7 @@ def compose_prompt(
     chunks = []
     for view, value in zip(VIEWS, (caption, speech, asr, sfx, music, env), strict=True):
         text = "" if value is None else str(value).strip()
+        _check_unicode(text, f"The {view} text")
         if text:
             chunks.append(f"{TAGS[view]} {text}")
     return " ".join(chunks)
@@ -127,33 +128,36 @@ class PromptViews:
 def validate_prompt(text: str) -> str:
     """Check a raw tagged prompt and return it stripped, otherwise unchanged.
 
-    Applies the official raw-prompt rules (non-empty, starts with ``<|caption|>``, same
-    messages as ``compose_prompt``) and also rejects tags that are not one of ``TAGS``, which
-    the official function would pass on to the model as ordinary text. Order and repeated tags
-    are left alone: use ``parse_prompt`` for the strict structural checks.
+    The one set of prompt rules of the command line, the pipeline and the nodes: the official
+    raw-prompt rules (non-empty, starts with ``<|caption|>``, same messages as
+    ``compose_prompt``), plus those of ``parse_prompt`` (only the tags of ``TAGS``, each at most
+    once, a non-empty caption, no broken tags). The order of the optional views is free and
+    kept as written, because the text encoder sees it.
     """
     prompt = _check_raw_prompt(text)
-    for match in _TAG_PATTERN.finditer(prompt):
+    _split_views(prompt)
+    return prompt
+
+
+def parse_prompt(text: str) -> PromptViews:
+    """Split a tagged prompt into its views, after ``validate_prompt``'s checks.
+
+    Each rule fails with a ValueError that says what to change. The optional views may come in
+    any order (model card order, or MECAT order with ``<|asr|>`` last) and may be empty; view
+    texts are stripped. ``parse_prompt(text).compose()`` gives the same views in ``VIEWS``
+    order with the empty ones dropped.
+    """
+    return PromptViews(**_split_views(_check_raw_prompt(text)))
+
+
+def _split_views(prompt: str) -> dict[str, str]:
+    matches = list(_TAG_PATTERN.finditer(prompt))
+    for match in matches:
         if match.group(1) not in TAGS:
             raise ValueError(
                 f"Unknown tag {match.group(0)!r} in the prompt. Valid tags (lower case, no "
                 f"spaces): {_VALID_TAGS}."
             )
-    return prompt
-
-
-def parse_prompt(text: str) -> PromptViews:
-    """Split a tagged prompt into its views (strict).
-
-    Rules, each failing with a ValueError that says what to change: the prompt starts with
-    ``<|caption|>`` and the caption text is not empty; only the tags of ``TAGS`` occur; each
-    tag occurs at most once; no stray ``<|`` or ``|>`` is left inside a view. The optional
-    views may come in any order (model card order, or MECAT order with ``<|asr|>`` last) and
-    may be empty; view texts are stripped. ``parse_prompt(text).compose()`` gives the same
-    views in ``VIEWS`` order with the empty ones dropped.
-    """
-    prompt = validate_prompt(text)
-    matches = list(_TAG_PATTERN.finditer(prompt))
     views: dict[str, str] = {}
     for index, match in enumerate(matches):
         view = match.group(1)
@@ -175,7 +179,7 @@ def parse_prompt(text: str) -> PromptViews:
             "The <|caption|> view is empty. It is required: describe the whole scene right "
             "after the tag, e.g. '<|caption|> A dog barks in a park'."
         )
-    return PromptViews(**views)
+    return views
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,10 @@ def token_report(
 def _check_raw_prompt(prompt: object) -> str:
     # The official raw-prompt rule, kept message for message: nodes and the CLI show these
     # texts, and the golden cases pin them.
-    text = str(prompt).strip()
+    if not isinstance(prompt, str):
+        raise TypeError(f"The `prompt` must be a string, got {type(prompt).__name__}.")
+    _check_unicode(prompt, "The `prompt` string")
+    text = prompt.strip()
     if not text:
         raise ValueError("The `prompt` string is empty.")
     if not text.startswith(_CAPTION_TAG):
@@ -224,3 +231,16 @@ def _check_raw_prompt(prompt: object) -> str:
             f"The `prompt` string must start with the {_CAPTION_TAG} tag. Got: {text[:50]!r}..."
         )
     return text
+
+
+def _check_unicode(text: str, what: str) -> None:
+    """Refuse text the tokenizer cannot take: lone surrogates, which is what undecodable bytes
+    (a Latin-1 ``caf\\xe9`` on a UTF-8 command line) become in Python."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} is not valid UTF-8: character {exc.start + 1} "
+            f"({ascii(text[exc.start])}) is not a Unicode character. Re-type it, or save the "
+            "text as UTF-8."
+        ) from None

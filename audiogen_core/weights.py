@@ -17,9 +17,11 @@ formats (.bin, .pt, .ckpt, .pth) are never opened: unpickling can run arbitrary 
 from __future__ import annotations
 
 import json
+import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -62,7 +64,71 @@ TEXT_ENCODER = SnapshotKind(
     "text_encoder", "google/flan-t5-large", "flan-t5-large", "text encoder (flan-t5-large)", ("t5",)
 )
 SNAPSHOTS = (GENERATOR, AUDIO_TOKENIZER, TEXT_ENCODER)
-HUB_REPOS = {kind.role: (kind.repo_id, kind.folder_name) for kind in SNAPSHOTS}
+
+# What each model reads from its config.json, and what each value must be: "count" a whole
+# number >= 1, "positive" a number > 0, "number" any finite number. Checked before anything
+# is built, so a damaged file is named with its key instead of failing deep inside a module.
+_CONFIG_FIELDS: dict[str, dict[str, str]] = {
+    "generator": {
+        "sample_rate": "count",
+        "downsampling_ratio": "count",
+        "latent_dim": "count",
+        "content_dim": "count",
+        "task_instruction_dim": "count",
+        "instruction_seq_len": "count",
+        "frame_resolution": "positive",
+        "duration_offset": "number",
+        "dit_in_chans": "count",
+        "dit_out_chans": "count",
+        "dit_embed_dim": "count",
+        "dit_depth": "count",
+        "dit_num_heads": "count",
+        "dit_mlp_ratio": "positive",
+        "dit_ta_context_dim": "count",
+        "dit_context_dim": "count",
+        "adapter_num_heads": "count",
+        "adapter_duration_grad_scale": "number",
+        "duration_predictor_filter_channels": "count",
+        "duration_predictor_n_layers": "count",
+        "duration_predictor_kernel_size": "count",
+    },
+    "audio_tokenizer": {
+        "embed_dim": "count",
+        "depth": "count",
+        "num_heads": "count",
+        "decoder_embed_dim": "count",
+        "decoder_depth": "count",
+        "decoder_intermediate_size": "count",
+        "istft_n_fft": "count",
+        "istft_hop": "count",
+        "upsample_tokens": "count",
+        "n_mels_patch": "count",
+        "hop_length": "count",
+    },
+    "text_encoder": {
+        "vocab_size": "count",
+        "d_model": "count",
+        "d_kv": "count",
+        "num_heads": "count",
+        "d_ff": "count",
+        "num_layers": "count",
+        "relative_attention_num_buckets": "count",
+    },
+}
+# Read when present (the model has a default for each).
+_OPTIONAL_CONFIG_FIELDS: dict[str, dict[str, str]] = {
+    "text_encoder": {
+        "relative_attention_max_distance": "count",
+        "layer_norm_epsilon": "positive",
+        "n_positions": "count",
+    },
+}
+# First bytes of the pickle formats that are sometimes renamed to .safetensors: torch.save's
+# zip archive, and a bare pickle (protocol 2 and later start with the PROTO opcode 0x80).
+_PICKLE_MAGIC = (
+    (b"PK\x03\x04", "a zip archive (torch.save's pickle format)"),
+    *((bytes([0x80, protocol]), f"a pickle (protocol {protocol})") for protocol in range(2, 6)),
+)
 
 # Files worth downloading: configs, safetensors and tokenizer files; never pickles, TF/Flax
 # weights or remote code (this package is the code).
@@ -74,7 +140,9 @@ class WeightsError(RuntimeError):
 
 
 def download_command(kind: SnapshotKind, folder: Path) -> str:
-    return f"hf download {kind.repo_id} --local-dir {folder}"
+    """The ``hf download`` line for one snapshot, fetching only what is ever loaded."""
+    include = " ".join(f'"{pattern}"' for pattern in DOWNLOAD_PATTERNS)
+    return f"hf download {kind.repo_id} --local-dir {folder} --include {include}"
 
 
 def expected_layout_message(model_dir: Path | str) -> str:
@@ -111,8 +179,10 @@ def _refuse_pickle(path: Path) -> None:
 
 
 def read_config(folder: Path, kind: SnapshotKind) -> dict:
-    """Read and sanity-check ``config.json`` of a snapshot folder."""
+    """Read and check ``config.json`` of a snapshot folder: an object, the right model type,
+    and every field the model reads present with a value of the right kind."""
     folder = Path(folder)
+    _refuse_link_loop(folder)
     if folder.is_file():
         _refuse_pickle(folder)
         raise WeightsError(
@@ -125,6 +195,9 @@ def read_config(folder: Path, kind: SnapshotKind) -> dict:
             f"Download it with: {download_command(kind, folder)}"
         )
     config_path = folder / "config.json"
+    _refuse_link_loop(config_path)
+    if config_path.is_dir():
+        raise WeightsError(f"{config_path} is a folder, not a file; download config.json again.")
     if not config_path.is_file():
         raise WeightsError(
             f"{folder} has no config.json, so it is not a complete {kind.description} snapshot.\n"
@@ -134,6 +207,13 @@ def read_config(folder: Path, kind: SnapshotKind) -> dict:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise WeightsError(f"{config_path} is not valid JSON ({exc}); download it again.") from exc
+    except OSError as exc:
+        raise WeightsError(f"{config_path} cannot be read ({exc.strerror or exc}).") from exc
+    if not isinstance(config, dict):
+        raise WeightsError(
+            f"{config_path} must hold a JSON object ({{...}}), but holds "
+            f"{_json_kind(config)}; download it again."
+        )
     model_type = config.get("model_type")
     if model_type not in kind.model_types:
         found = _describe_model_type(model_type)
@@ -142,7 +222,80 @@ def read_config(folder: Path, kind: SnapshotKind) -> dict:
             f"(config.json model_type {model_type!r}, expected {kind.model_types[0]!r}). "
             f"Pick the {kind.folder_name} folder."
         )
+    for key, rule in _CONFIG_FIELDS.get(kind.role, {}).items():
+        if key not in config:
+            raise WeightsError(
+                f"{config_path} has no {key!r} entry; download the official config.json again."
+            )
+        _check_config_value(config_path, key, config[key], rule)
+    for key, rule in _OPTIONAL_CONFIG_FIELDS.get(kind.role, {}).items():
+        if config.get(key) is not None:
+            _check_config_value(config_path, key, config[key], rule)
     return config
+
+
+def _check_config_value(path: Path, key: str, value: object, rule: str) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if rule == "count":
+        ok, wanted = number and isinstance(value, int) and value >= 1, "a whole number >= 1"
+    elif rule == "positive":
+        ok, wanted = number and math.isfinite(value) and value > 0, "a number > 0"
+    else:
+        ok, wanted = number and math.isfinite(value), "a finite number"
+    if not ok:
+        raise WeightsError(
+            f"{path}: {key!r} must be {wanted}, got {json.dumps(value)}; "
+            "download the official config.json again."
+        )
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}
+    return names.get(type(value), "a number")
+
+
+def _refuse_link_loop(path: Path) -> None:
+    """A symbolic link that loops (or chains too deep) reads as "missing" everywhere; say so."""
+    if not path.is_symlink():
+        return
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return  # a dangling link: reported as missing by the caller
+    except (OSError, RuntimeError) as exc:  # ELOOP; RuntimeError on older Pythons
+        raise WeightsError(
+            f"{path} is a symbolic link that points back to itself (a link loop); "
+            "replace it with the real file or folder."
+        ) from exc
+
+
+def check_snapshot(folder: Path | str, kind: SnapshotKind) -> list[Path]:
+    """Everything about a snapshot folder that can be checked without reading tensors:
+    config.json, and the weight files (index entries, presence, pickles in disguise)."""
+    folder = Path(folder)
+    read_config(folder, kind)
+    return safetensors_files(folder)
+
+
+def check_rates_agree(generator_config: dict, tokenizer_config: dict) -> None:
+    """The generator's latent must be the one the audio tokenizer decodes: same sample rate,
+    frame rate and latent width. A mismatch would decode at the wrong speed or not at all."""
+    from .audio_tokenizer.encoder import SAMPLE_RATE
+
+    generator = (
+        generator_config["sample_rate"],
+        generator_config["sample_rate"] // generator_config["downsampling_ratio"],
+        generator_config["latent_dim"],
+    )
+    per_frame = tokenizer_config["istft_hop"] * tokenizer_config["upsample_tokens"]
+    tokenizer = (SAMPLE_RATE, SAMPLE_RATE // per_frame, tokenizer_config["embed_dim"])
+    if generator != tokenizer:
+        raise WeightsError(
+            "The generator and the audio tokenizer do not belong together: the generator makes "
+            f"{generator[2]}-wide latents at {generator[1]} frames/s for {generator[0]} Hz audio, "
+            f"the tokenizer decodes {tokenizer[2]}-wide latents at {tokenizer[1]} frames/s to "
+            f"{tokenizer[0]} Hz. Use the official pair (Dasheng-AudioGen and dashengtokenizer)."
+        )
 
 
 def _describe_model_type(model_type: object) -> str:
@@ -156,19 +309,17 @@ def safetensors_files(folder: Path) -> list[Path]:
     """The weight files of a snapshot: the shards of the index, or every *.safetensors file."""
     index = folder / INDEX_FILE
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise WeightsError(f"{index} is not a valid safetensors index ({exc}).") from exc
-        files = sorted({folder / name for name in weight_map.values()})
+        files = [folder / name for name in _index_shards(index)]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
             raise WeightsError(
                 f"{folder} is missing shard(s) {', '.join(missing)} listed in "
                 f"{INDEX_FILE}; finish the download."
             )
-        return files
-    files = sorted(folder.glob("*.safetensors"))
+    else:
+        files = sorted(folder.glob("*.safetensors"))
+    for path in files:
+        _refuse_link_loop(path)
     if not files:
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
         hint = (
@@ -181,7 +332,56 @@ def safetensors_files(folder: Path) -> list[Path]:
             f"{folder} contains no .safetensors weights.{hint} Download the "
             "safetensors files of the official snapshot."
         )
+    for path in files:
+        _refuse_disguised_pickle(path)
     return files
+
+
+def _index_shards(index: Path) -> list[str]:
+    """The shard names of a safetensors index, each a plain file name inside the folder."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"{index} is not valid JSON ({exc}); download it again.") from exc
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict):
+        raise WeightsError(
+            f"{index}: 'weight_map' must be a JSON object mapping tensor names to shard files, "
+            f"got {_json_kind(weight_map)}; download the index again."
+        )
+    names = set()
+    for key, name in weight_map.items():
+        if not isinstance(name, str) or not name:
+            raise WeightsError(
+                f"{index}: the entry for {key!r} must be a shard file name, got {json.dumps(name)}."
+            )
+        # Shards live in the snapshot folder; an absolute path or ".." could point anywhere.
+        parts = PurePath(name).parts
+        if PurePath(name).is_absolute() or ".." in parts or os.path.isabs(name):
+            raise WeightsError(
+                f"{index}: the entry for {key!r} points outside the snapshot folder ({name!r}); "
+                "shards must be files in the folder itself. Download the index again."
+            )
+        names.add(name)
+    return sorted(names)
+
+
+def _refuse_disguised_pickle(path: Path) -> None:
+    """A pickle renamed to .safetensors is refused for what it is, without unpickling it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError as exc:
+        raise WeightsError(f"{path} cannot be read ({exc.strerror or exc}).") from exc
+    if head[8:9] == b"{":
+        return  # an 8-byte header length, then the JSON header: safetensors
+    for magic, what in _PICKLE_MAGIC:
+        if head.startswith(magic):
+            raise WeightsError(
+                f"{path} is {what}, not safetensors, despite its name; it is never loaded "
+                "because unpickling can run arbitrary code. Download the official safetensors "
+                "files instead."
+            )
 
 
 class _LazyCheckpoint:
@@ -209,6 +409,11 @@ class _LazyCheckpoint:
 
     def shape(self, key: str) -> tuple[int, ...]:
         return tuple(self._handles[self.key_file[key]].get_slice(key).get_shape())
+
+    def is_floating(self, key: str) -> bool:
+        """Whether the stored dtype is a float type (F16, BF16, F32, F8_E4M3, ...)."""
+        dtype = self._handles[self.key_file[key]].get_slice(key).get_dtype()
+        return dtype.startswith(("F", "BF"))
 
     def tensor(self, key: str) -> torch.Tensor:
         path = self.key_file[key]
@@ -267,6 +472,12 @@ def load_safetensors_into(
         for key, file_key in file_key_for.items()
         if checkpoint.shape(file_key) != tuple(expected[key].shape)
     ]
+    mismatched += [
+        f"{key}: file holds {'floats' if stored else 'integers'}, model needs "
+        f"{'floats' if expected[key].is_floating_point() else 'integers'}"
+        for key, file_key in file_key_for.items()
+        if (stored := checkpoint.is_floating(file_key)) != expected[key].is_floating_point()
+    ]
     if missing or unexpected or mismatched:
         raise WeightsError(_mismatch_message(source, missing, unexpected, mismatched))
 
@@ -299,17 +510,26 @@ def _mismatch_message(
     if unexpected:
         text += listing("unexpected keys", unexpected)
     if mismatched:
-        text += listing("shape mismatches", mismatched)
+        text += listing("shape or type mismatches", mismatched)
     return text + (
         "\nMake sure the folder holds the complete, unmodified official snapshot "
         "(re-download it if a file was cut short or replaced)."
     )
 
 
-def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
-    """Build a module without allocating its (random) weights."""
+def build_on_meta(factory: Callable[[], nn.Module], folder: Path | None = None) -> nn.Module:
+    """Build a module without allocating its (random) weights.
+
+    A config the module refuses (a ValueError from its constructor) is a WeightsError naming
+    the folder's config.json.
+    """
     with torch.device("meta"):
-        return factory()
+        try:
+            return factory()
+        except ValueError as exc:
+            if folder is None:
+                raise
+            raise WeightsError(f"{Path(folder) / 'config.json'}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- the three loaders
@@ -320,20 +540,17 @@ def load_generator(
 ):
     """Load the Dasheng-AudioGen generator snapshot (config.json + safetensors)."""
     from .generator import DashengAudioGenerator
+    from .text_encoder import T5Tokenizer
 
     folder = Path(folder)
     config = read_config(folder, GENERATOR)
-    model = build_on_meta(lambda: DashengAudioGenerator.from_config(config))
-    load_safetensors_into(
-        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
-    )
     # The reference prefers a tokenizer.json shipped with the generator over flan-t5's own.
     bundled = folder / "tokenizer.json"
-    if bundled.is_file():
-        from .text_encoder import T5Tokenizer
-
-        model.bundled_tokenizer = T5Tokenizer.from_file(bundled)
-    return model
+    tokenizer = T5Tokenizer.from_file(bundled) if bundled.is_file() else None
+    model = build_on_meta(lambda: DashengAudioGenerator.from_config(config, tokenizer), folder)
+    return load_safetensors_into(
+        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+    )
 
 
 def load_audio_tokenizer(
@@ -348,7 +565,7 @@ def load_audio_tokenizer(
     folder = Path(folder)
     config = read_config(folder, AUDIO_TOKENIZER)
     model = build_on_meta(
-        lambda: DashengAudioTokenizer.from_config(config, include_encoder=include_encoder)
+        lambda: DashengAudioTokenizer.from_config(config, include_encoder=include_encoder), folder
     )
     ignored = () if include_encoder else ("encoder.",)
     return load_safetensors_into(
@@ -378,7 +595,7 @@ def load_text_encoder(
             f"{tokenizer_path} is missing: the text encoder needs the tokenizer.json of "
             f"{TEXT_ENCODER.repo_id}.\nDownload it with: {download_command(TEXT_ENCODER, folder)}"
         )
-    model = build_on_meta(lambda: T5Encoder.from_config(config))
+    model = build_on_meta(lambda: T5Encoder.from_config(config), folder)
     load_safetensors_into(
         model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
     )

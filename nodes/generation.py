@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from audiogen_core.pipeline import MAX_DURATION_S, AudioGenPipeline, AudioLatent, Conditioning
+from audiogen_core import limits
+from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
 from audiogen_core.prompt import token_report
 
 from . import comfy_compat, common
 from .managed import ManagedModel, ready
-
-SEED_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 def _ui_text(text: str) -> dict:
@@ -92,7 +92,7 @@ class AudioGenSampler:
                     {
                         "default": 0,
                         "min": 0,
-                        "max": SEED_MAX,
+                        "max": limits.SEED_MODULUS - 1,
                         "control_after_generate": True,
                         "tooltip": "Seed of the starting noise. The same seed and settings "
                         "give the same audio on every device.",
@@ -103,7 +103,7 @@ class AudioGenSampler:
                     {
                         "default": 25,
                         "min": 1,
-                        "max": 200,
+                        "max": limits.MAX_STEPS,
                         "tooltip": "Sampling steps (25 recommended; fewer is faster and rougher).",
                     },
                 ),
@@ -111,8 +111,8 @@ class AudioGenSampler:
                     "FLOAT",
                     {
                         "default": 5.0,
-                        "min": 0.0,
-                        "max": 20.0,
+                        "min": limits.GUIDANCE_RANGE[0],
+                        "max": limits.GUIDANCE_RANGE[1],
                         "step": 0.1,
                         "tooltip": "Classifier-free guidance: how closely to follow the "
                         "prompt (5.0 recommended; 1.0 or less turns it "
@@ -123,8 +123,8 @@ class AudioGenSampler:
                     "FLOAT",
                     {
                         "default": -1.0,
-                        "min": -1.0,
-                        "max": 1.0,
+                        "min": limits.SWAY_RANGE[0],
+                        "max": limits.SWAY_RANGE[1],
                         "step": 0.05,
                         "tooltip": "Sway sampling: negative values spend more steps early "
                         "on the overall structure (-1.0 recommended, 0 = "
@@ -149,7 +149,7 @@ class AudioGenSampler:
                     {
                         "default": 1,
                         "min": 1,
-                        "max": 16,
+                        "max": limits.MAX_VARIATIONS,
                         "tooltip": "Variations to make in one run; item i uses seed + i.",
                     },
                 ),
@@ -188,7 +188,7 @@ class AudioGenSampler:
                 guidance=guidance,
                 sway=sway,
                 duration_s=duration_s or None,
-                num_variations=batch_size,
+                variations=batch_size,
                 callback=on_step,
             )
         return {"ui": _ui_text(_describe(latent)), "result": (latent,)}

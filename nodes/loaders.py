@@ -66,7 +66,7 @@ class AudioGenModelLoader:
 
     def load(self, model: str, device: str, precision: str) -> tuple[ManagedModel]:
         with common.user_errors(self.DISPLAY_NAME):
-            folder = model_paths.resolve_snapshot(GENERATOR, model, self.DISPLAY_NAME)
+            folder = model_paths.resolve_snapshot(GENERATOR, model)
             return (load_managed(load_generator, folder, device, precision, "unet"),)
 
 
@@ -98,7 +98,7 @@ class AudioGenTextEncoderLoader:
 
     def load(self, text_encoder: str, device: str, precision: str) -> tuple[ManagedModel]:
         with common.user_errors(self.DISPLAY_NAME):
-            folder = model_paths.resolve_snapshot(TEXT_ENCODER, text_encoder, self.DISPLAY_NAME)
+            folder = model_paths.resolve_snapshot(TEXT_ENCODER, text_encoder)
             return (
                 load_managed(
                     load_text_encoder,
@@ -148,9 +148,7 @@ class AudioGenAudioTokenizerLoader:
         self, audio_tokenizer: str, device: str, precision: str, load_encoder: bool
     ) -> tuple[ManagedModel]:
         with common.user_errors(self.DISPLAY_NAME):
-            folder = model_paths.resolve_snapshot(
-                AUDIO_TOKENIZER, audio_tokenizer, self.DISPLAY_NAME
-            )
+            folder = model_paths.resolve_snapshot(AUDIO_TOKENIZER, audio_tokenizer)
             loader = partial(load_audio_tokenizer, include_encoder=load_encoder)
             return (load_managed(loader, folder, device, precision, "vae"),)
 

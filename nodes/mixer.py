@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from audiogen_core import mixing
-from audiogen_core.pipeline import MAX_DURATION_S
+from audiogen_core.limits import MAX_DURATION_S
 
 from . import common
 from .preview import write_preview

@@ -81,7 +81,7 @@ def list_snapshots(kind: SnapshotKind) -> list[str]:
     return list(dict.fromkeys([kind.folder_name, *found]))
 
 
-def resolve_snapshot(kind: SnapshotKind, name: str, node: str) -> Path:
+def resolve_snapshot(kind: SnapshotKind, name: str) -> Path:
     """The folder called ``name`` in the first search root that has one.
 
     A folder that exists but is incomplete is returned as is: the core loader then names
@@ -103,4 +103,4 @@ def resolve_snapshot(kind: SnapshotKind, name: str, node: str) -> Path:
             f"Set {DEFAULT_MODEL_DIR_ENV} to the folder holding {kind.folder_name}/, or run "
             f"inside ComfyUI with the weights in models/{MODEL_KEY}/{kind.folder_name}/."
         )
-    raise WeightsError(f"{node}: no {kind.description} folder named {name!r} was found. {hint}")
+    raise WeightsError(f"no {kind.description} folder named {name!r} was found. {hint}")

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import torch
 
-from audiogen_core.pipeline import MAX_DURATION_S
+from audiogen_core.limits import MAX_DURATION_S
 
 from . import common
 

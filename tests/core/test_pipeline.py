@@ -51,7 +51,7 @@ def test_same_seed_same_audio_and_variations_are_reproducible_alone(pipe):
     other = pipe.generate(PROMPT, seed=8, steps=2, duration_s=0.8)
     assert not torch.allclose(first.waveform, other.waveform)
 
-    batch = pipe.sample(cond, seed=7, steps=2, duration_s=0.8, num_variations=3)
+    batch = pipe.sample(cond, seed=7, steps=2, duration_s=0.8, variations=3)
     assert batch.seeds == [7, 8, 9]
     alone = pipe.sample(cond, seed=8, steps=2, duration_s=0.8)
     torch.testing.assert_close(batch.latent[1:2], alone.latent, rtol=1e-4, atol=1e-5)
@@ -98,7 +98,7 @@ def test_callback_sees_every_step_and_can_cancel(pipe):
         ({"duration_s": 1e6}, "out of range"),
         ({"duration_s": float("nan")}, "duration"),
         ({"guidance": float("inf")}, "guidance"),
-        ({"num_variations": 0}, "num_variations"),
+        ({"variations": 0}, "variations"),
     ],
 )
 def test_bad_sampling_arguments(pipe, kwargs, match):

@@ -181,9 +181,41 @@ def test_parse_rejects(text, message):
 # --- validate_prompt ---------------------------------------------------------------------
 
 
-def test_validate_returns_stripped_prompt_with_order_and_repeats_kept():
-    raw = "<|caption|> c <|env|> e <|sfx|> a <|sfx|> b"
+def test_validate_returns_stripped_prompt_with_order_kept():
+    raw = "<|caption|> c <|env|> e <|asr|> a  b"
     assert validate_prompt(f"  {raw}\n") == raw
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("<|caption|> c <|env|> e <|sfx|> a <|sfx|> b", "<|sfx|> appears more than once"),
+        ("<|caption|>   <|sfx|> rain", "The <|caption|> view is empty"),
+        ("<|caption|>", "The <|caption|> view is empty"),
+        ("<|caption|> c <|sfx|> a <|music", "broken tag"),
+    ],
+)
+def test_validate_applies_the_parser_rules_everywhere(text, message):
+    # The pipeline, the command line and Text Encode validate; the Caption Parser parses.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        validate_prompt(text)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_prompt(text)
+
+
+@pytest.mark.parametrize("bad", ["caf\udce9", "\ud800 alone"])
+def test_text_that_is_not_unicode_is_a_clear_error(bad):
+    # Undecodable command-line bytes reach Python as lone surrogates.
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        validate_prompt(f"<|caption|> {bad}")
+    with pytest.raises(ValueError, match="The sfx text is not valid UTF-8"):
+        compose_prompt(caption="ok", sfx=bad)
+
+
+@pytest.mark.parametrize("value", [None, 3, b"<|caption|> bytes"])
+def test_a_prompt_that_is_not_a_string_is_a_type_error(value):
+    with pytest.raises(TypeError, match="must be a string"):
+        validate_prompt(value)
 
 
 def test_validate_rejects_unknown_tags():

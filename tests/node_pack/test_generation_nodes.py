@@ -109,7 +109,7 @@ def test_without_comfyui_an_interrupt_is_a_clear_exception_and_is_consumed(
 @pytest.mark.parametrize(
     "changes, complaint",
     [
-        ({"steps": 0}, "steps must be a whole number >= 1"),
+        ({"steps": 0}, "steps must be between 1 and 200, got 0"),
         ({"duration_s": -1.0}, "use 0 for the predicted length"),
         ({"duration_s": 100000.0}, "out of range"),
         ({"duration_s": 0.01}, "shorter than one latent frame"),

@@ -37,7 +37,8 @@ def test_missing_model_folder_names_the_node_the_place_and_the_download(
     with pytest.raises(WeightsError) as caught:
         AudioGenModelLoader().load("Dasheng-AudioGen", "cpu", "fp32")
     message = str(caught.value)
-    assert message.startswith("AudioGen Load Model: ")
+    assert message.startswith("AudioGen Load Model: no generator")
+    assert message.count("AudioGen Load Model") == 1
     assert str(tmp_path) in message and "hf download mispeech/Dasheng-AudioGen" in message
 
 

@@ -51,7 +51,7 @@ def test_folders_are_listed_by_their_config_not_their_name(folder_paths, tiny_mo
     assert model_paths.list_snapshots(GENERATOR) == ["Dasheng-AudioGen", "my-finetune"]
     assert model_paths.list_snapshots(AUDIO_TOKENIZER) == ["dashengtokenizer"]
     assert model_paths.list_snapshots(TEXT_ENCODER) == ["flan-t5-large"]
-    found = model_paths.resolve_snapshot(TEXT_ENCODER, "flan-t5-large", "Loader")
+    found = model_paths.resolve_snapshot(TEXT_ENCODER, "flan-t5-large")
     assert found == tmp_path / "ComfyUI" / "models" / "text_encoders" / "flan-t5-large"
 
 
@@ -63,9 +63,9 @@ def test_the_official_name_is_offered_before_the_weights_exist(folder_paths):
 def test_a_missing_folder_says_where_it_was_looked_for_and_how_to_download(folder_paths):
     model_paths.register_model_folder()
     with pytest.raises(WeightsError) as caught:
-        model_paths.resolve_snapshot(GENERATOR, "Dasheng-AudioGen", "AudioGen Load Model")
+        model_paths.resolve_snapshot(GENERATOR, "Dasheng-AudioGen")
     message = str(caught.value)
-    assert message.startswith("AudioGen Load Model: ")
+    assert message.startswith("no generator (DiT + content adapter) folder named")
     assert os.path.join(folder_paths.models_dir, "audiogen") in message
     assert "hf download mispeech/Dasheng-AudioGen --local-dir" in message
 
@@ -75,6 +75,6 @@ def test_without_comfyui_the_environment_variable_names_the_model_folder(monkeyp
     monkeypatch.delenv("AUDIOGEN_MODEL_DIR", raising=False)
     assert model_paths.search_roots(GENERATOR) == []
     with pytest.raises(WeightsError, match="AUDIOGEN_MODEL_DIR"):
-        model_paths.resolve_snapshot(GENERATOR, "Dasheng-AudioGen", "AudioGen Load Model")
+        model_paths.resolve_snapshot(GENERATOR, "Dasheng-AudioGen")
     monkeypatch.setenv("AUDIOGEN_MODEL_DIR", str(tmp_path))
     assert model_paths.search_roots(TEXT_ENCODER) == [tmp_path]
