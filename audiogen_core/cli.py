@@ -8,6 +8,7 @@ and are found before any model is loaded.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
@@ -221,8 +222,7 @@ def _output_paths(out: Path, count: int, overwrite: bool) -> list[Path]:
         raise CliError(f"the output folder {folder} does not exist; create it first")
     if not folder.is_dir():
         raise CliError(f"{folder} is not a folder, so --out {out} cannot be written")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CliError(f"the output folder {folder} is not writable; choose another --out")
+    _check_writable(folder)
     paths = (
         [out] if count == 1 else [out.with_name(f"{out.stem}_{i:02d}.wav") for i in range(count)]
     )
@@ -238,6 +238,20 @@ def _output_paths(out: Path, count: int, overwrite: bool) -> list[Path]:
         if path.exists() and not overwrite:
             raise CliError(f"{path} already exists; choose another --out or pass --overwrite")
     return paths
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a file there: the only test that permissions, ACLs, read-only mounts
+    and immutable folders all answer truthfully (root passes os.access everywhere)."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".audiogen-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise CliError(
+            f"the output folder {folder} is not writable ({exc.strerror or exc}); "
+            "choose another --out"
+        ) from exc
+    os.close(handle)
+    os.unlink(probe)
 
 
 def _name_max(folder: Path) -> int:
@@ -268,23 +282,27 @@ def _write_wavs(paths: list[Path], clips: list, sample_rate: int, fmt: str) -> N
 def _write_temporary_wav(path: Path, samples, sample_rate: int, fmt: str) -> str:
     import soundfile
 
+    # Encoded in memory, then written by Python: libsndfile reports a full disk or a file-size
+    # limit only as "System error", a Python write names the cause.
+    encoded = io.BytesIO()
+    subtype = "PCM_16" if fmt == "pcm16" else "FLOAT"
+    with soundfile.SoundFile(encoded, "w", sample_rate, 1, subtype=subtype, format="WAV") as f:
+        if subtype == "FLOAT":
+            _omit_peak_chunk(f)
+        f.write(samples)
     try:
         # A short fixed prefix: the target's own name may already be as long as allowed.
         handle, tmp = tempfile.mkstemp(prefix=".audiogen-", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise CliError(f"could not write {path}: {exc.strerror or exc}") from exc
-    os.close(handle)
     try:
-        subtype = "PCM_16" if fmt == "pcm16" else "FLOAT"
-        with soundfile.SoundFile(tmp, "w", sample_rate, 1, subtype=subtype, format="WAV") as f:
-            if subtype == "FLOAT":
-                _omit_peak_chunk(f)
-            f.write(samples)
+        with os.fdopen(handle, "wb") as file:
+            file.write(encoded.getbuffer())
         # mkstemp makes the file private (0600); give it the mode any new file gets.
         os.chmod(tmp, 0o666 & ~_umask())
-    except (OSError, RuntimeError) as exc:  # soundfile reports write errors as RuntimeError
+    except OSError as exc:
         os.unlink(tmp)
-        raise CliError(f"could not write {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+        raise CliError(f"could not write {path}: {exc.strerror or exc}") from exc
     return tmp
 
 
