@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import re
+
+import numpy as np
 import pytest
 import torch
 
-from audiogen_core.pipeline import AudioGenPipeline, frames_for_duration
+from audiogen_core.pipeline import AudioGenPipeline, NonFiniteAudioError, frames_for_duration
 
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 
@@ -142,3 +147,76 @@ def test_long_audio_keeps_exact_length(pipe):
     result = pipe.generate(PROMPT, seed=0, steps=1, duration_s=seconds)
     assert result.waveform.shape == (1, 1, round(seconds * 16000))
     assert torch.isfinite(result.waveform).all()
+
+
+# --- argument checks of the core API ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"steps": "3"}, TypeError, "steps must be a whole number, got '3'"),
+        ({"steps": None}, TypeError, "steps must be a whole number"),
+        ({"steps": 2.0}, TypeError, "steps must be a whole number"),
+        ({"steps": 201}, ValueError, "steps must be between 1 and 200"),
+        ({"guidance": "5"}, TypeError, "guidance must be a number"),
+        ({"guidance": 21.0}, ValueError, "guidance must be between 0 and 20"),
+        ({"sway": float("nan")}, ValueError, "sway must be between -1 and 1"),
+        ({"variations": 17}, ValueError, "variations must be between 1 and 16"),
+        ({"variations": True}, TypeError, "variations must be a whole number"),
+        ({"seed": 2**64}, ValueError, "seed must be between 0 and 2\\*\\*64 - 1"),
+        ({"seed": -2}, ValueError, "seed must be between 0 and 2\\*\\*64 - 1"),
+        ({"seed": "7"}, TypeError, "seed must be a whole number"),
+        ({"duration_s": "1"}, TypeError, "duration_s must be a number of seconds"),
+    ],
+)
+def test_wrong_types_and_ranges_are_named(pipe, kwargs, error, match):
+    cond = pipe.encode_prompt(PROMPT)
+    with pytest.raises(error, match=match):
+        pipe.sample(cond, **{"steps": 1, "duration_s": 0.4, **kwargs})
+
+
+def test_numpy_numbers_are_accepted(pipe):
+    cond = pipe.encode_prompt(PROMPT)
+    latent = pipe.sample(
+        cond,
+        seed=np.uint64(2**64 - 1),
+        steps=np.int64(1),
+        guidance=np.float32(3.0),
+        sway=np.float64(-0.5),
+        duration_s=np.float32(0.4),
+        variations=np.int32(2),
+    )
+    assert latent.seeds == [2**64 - 1, 0]  # seed + 1 wraps around
+    assert latent.lengths.tolist() == [10, 10]
+
+
+@pytest.mark.parametrize("prompts", [None, 3, [PROMPT, None]])
+def test_prompts_of_the_wrong_type_are_a_type_error(pipe, prompts):
+    with pytest.raises(TypeError):
+        pipe.encode_prompt(prompts)
+
+
+def test_zero_length_check_names_the_right_prompt_with_variations(pipe):
+    other = "<|caption|> rain on a tin roof"
+    cond = pipe.encode_prompt([PROMPT, other])
+    # The model predicts nothing for the second prompt only.
+    tensors = dataclasses.replace(cond.tensors, latent_lengths=torch.tensor([5, 0]))
+    cond = dataclasses.replace(cond, tensors=tensors)
+    with pytest.raises(ValueError, match=re.escape(f"zero frames for {other!r}")):
+        pipe.sample(cond, steps=1, variations=2)
+
+
+def test_non_finite_audio_names_the_stage_that_made_it(tiny_model_dir, pipe):
+    cond = pipe.encode_prompt(PROMPT)
+    latent = pipe.sample(cond, steps=1, duration_s=0.4)
+    broken = dataclasses.replace(latent, latent=latent.latent.clone())
+    broken.latent[0, 0, 3] = float("nan")
+    with pytest.raises(NonFiniteAudioError, match="^sampling produced NaN"):
+        pipe.decode(broken)
+
+    tokenizer = copy.deepcopy(pipe.audio_tokenizer)
+    with torch.no_grad():
+        tokenizer.decoder.head.out.bias.fill_(float("inf"))
+    with pytest.raises(NonFiniteAudioError, match="^decoding produced NaN or infinite"):
+        AudioGenPipeline(audio_tokenizer=tokenizer).decode(latent)

@@ -130,3 +130,24 @@ def test_text_encode_takes_the_composer_prompt_or_any_string(tiny_models):
     assert not types_compatible("AUDIO", prompt_type)
     plain = AudioGenTextEncode().encode(tiny_models["text_encoder"], tiny_models["model"], PROMPT)
     assert plain["result"][1] > 0
+
+
+def test_audio_full_of_nan_never_reaches_the_save_node(tiny_models, conditioning):
+    import dataclasses
+
+    (latent,) = sample(tiny_models, conditioning, duration_s=0.4)["result"]
+    broken = dataclasses.replace(latent, latent=torch.full_like(latent.latent, float("nan")))
+    with pytest.raises(ValueError, match=r"^AudioGen Decode: sampling produced NaN"):
+        decode(tiny_models, broken)
+
+
+def test_sampler_widgets_take_their_bounds_from_the_core_limits():
+    from audiogen_core import limits
+
+    inputs = AudioGenSampler.INPUT_TYPES()["required"]
+    assert inputs["steps"][1]["max"] == limits.MAX_STEPS
+    assert inputs["batch_size"][1]["max"] == limits.MAX_VARIATIONS
+    assert (inputs["guidance"][1]["min"], inputs["guidance"][1]["max"]) == limits.GUIDANCE_RANGE
+    assert (inputs["sway"][1]["min"], inputs["sway"][1]["max"]) == limits.SWAY_RANGE
+    assert inputs["seed"][1]["max"] == limits.SEED_MODULUS - 1
+    assert inputs["duration_s"][1]["max"] == limits.MAX_DURATION_S
