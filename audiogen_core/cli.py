@@ -59,27 +59,41 @@ def _parser() -> argparse.ArgumentParser:
         "--duration",
         type=float,
         default=None,
-        help="length in seconds (exact); default: the model's predicted duration",
+        help=f"length in seconds (exact, at most {limits.MAX_DURATION_S:g}); default: the "
+        "model's predicted duration",
     )
-    gen.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    gen.add_argument(
+        "--steps",
+        type=int,
+        default=25,
+        help=f"sampling steps (default 25, at most {limits.MAX_STEPS})",
+    )
     gen.add_argument(
         "--guidance",
         type=float,
         default=5.0,
-        help="classifier-free guidance scale (default 5.0; <= 1 disables it)",
+        help=f"classifier-free guidance scale (default 5.0, range {limits.GUIDANCE_RANGE[0]:g} "
+        f"to {limits.GUIDANCE_RANGE[1]:g}; <= 1 disables it)",
     )
     gen.add_argument(
         "--sway",
         type=float,
         default=-1.0,
-        help="sway-sampling coefficient (default -1.0; 0 = linear sigmas)",
+        help=f"sway-sampling coefficient (default -1.0, range {limits.SWAY_RANGE[0]:g} to "
+        f"{limits.SWAY_RANGE[1]:g}; 0 = linear sigmas)",
     )
-    gen.add_argument("--seed", type=int, default=0, help="random seed (-1 = pick one and print it)")
+    gen.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed, 0 to 2**64 - 1 (-1 = pick one and print it)",
+    )
     gen.add_argument(
         "--variations",
         type=int,
         default=1,
-        help="number of variations (seeds seed, seed+1, ...); files get _00, _01, ...",
+        help=f"number of variations, at most {limits.MAX_VARIATIONS} (seeds seed, seed+1, ...); "
+        "files get _00, _01, ...",
     )
     gen.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     gen.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
