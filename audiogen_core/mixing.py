@@ -55,7 +55,7 @@ from .loudness import (
     normalize_loudness,
     true_peak_dbtp,
 )
-from .resampling import as_array, check_sample_rate, resample, resample_array
+from .resampling import as_array, check_sample_rate, resample_array
 
 __all__ = [
     "Ducking",
@@ -67,7 +67,6 @@ __all__ = [
     "measure",
     "mix",
     "normalize",
-    "resample",
     "true_peak_dbtp",
 ]
 

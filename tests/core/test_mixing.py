@@ -30,9 +30,9 @@ from audiogen_core.mixing import (
     measure,
     mix,
     normalize,
-    resample,
     true_peak_dbtp,
 )
+from audiogen_core.resampling import resample
 
 SR = 48000
 PACKAGES = {"espeak-ng": "espeak-ng", "sox": "sox", "ffmpeg": "ffmpeg"}
