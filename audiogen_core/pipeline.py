@@ -334,8 +334,7 @@ class AudioGenPipeline:
                 f"{tokenizer.sample_rate} Hz: use the tokenizer that belongs to the generator"
             )
         _check_finite(latent.latent, "sampling", "the generator")
-        frames = latent.latent.transpose(1, 2).to(tokenizer.device, tokenizer.dtype)
-        decoded = tokenizer.decode(frames).float().cpu()
+        decoded = tokenizer.decode(latent.latent).float().cpu()
         _check_finite(decoded, "decoding", "the audio tokenizer")
         total = max(latent.num_samples)
         out = torch.zeros((decoded.shape[0], 1, total), dtype=torch.float32)
@@ -366,7 +365,7 @@ class AudioGenPipeline:
             counts.append(int(mono.shape[-1]))
             # float32 in: the tokenizer's front-ends run in float32 whatever its precision.
             encoded = tokenizer.encode(mono[None])
-            latents.append(encoded[0].float().cpu().transpose(0, 1))
+            latents.append(encoded[0].float().cpu())
         frames = [lat.shape[-1] for lat in latents]
         if len(set(frames)) != 1:
             raise ValueError("all clips of an AUDIO batch must have the same length")

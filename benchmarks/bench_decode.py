@@ -53,7 +53,7 @@ def main() -> None:
     reset_derived_buffers(model)  # keep the ISTFT window in float32, as the loader does
 
     frames = round(args.seconds * model.frame_rate)
-    latent = torch.randn(args.batch, frames, model.latent_dim, device=device)
+    latent = torch.randn(args.batch, model.latent_dim, frames, device=device)
     model.decode(latent)  # warm-up (kernel selection, allocator)
     synchronize(device)
     times = []

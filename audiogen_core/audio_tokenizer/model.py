@@ -149,20 +149,23 @@ class DashengAudioTokenizer(nn.Module):
         return max(3 * self.config.hop_length, ACOUSTIC_N_FFT // 2 + 1, SEMANTIC_N_FFT // 2 + 1)
 
     def upsample(self, latent: Tensor) -> Tensor:
-        """Time-major latent (B, T, C) -> channels-first decoder input (B, C, T * upsample)."""
-        x = latent.transpose(1, 2)
-        return x if self.upsampler is None else self.upsampler(x)
+        """Latent (B, C, T) -> decoder input (B, C, T * upsample), both channels-first."""
+        return latent if self.upsampler is None else self.upsampler(latent)
 
     @torch.no_grad()
     def decode(self, latent: Tensor) -> Tensor:
-        """Time-major latent (B, T, C) -> float32 waveform (B, T * samples_per_frame) at 16 kHz."""
+        """Latent (B, C, T) -> float32 waveform (B, T * samples_per_frame) at 16 kHz.
+
+        Latents are channels-first, as the generator makes them and the decoder reads them (the
+        official tokenizer takes them time-major, (B, T, C)).
+        """
         self._check_latent(latent)
         latent = latent.to(device=self.device, dtype=self.dtype)
         return self.decoder(self.upsample(latent))
 
     @torch.no_grad()
     def encode(self, waveform: Tensor) -> Tensor:
-        """16 kHz waveform (B, N) -> float32 latent (B, floor((1 + N // hop_length) / 4), C).
+        """16 kHz waveform (B, N) -> float32 latent (B, C, floor((1 + N // hop_length) / 4)).
 
         Items of a batch are not independent: the semantic front-end's decibel floor comes from
         the loudest value in the whole batch, as in the official encoder. Encode clips one at a
@@ -175,16 +178,17 @@ class DashengAudioTokenizer(nn.Module):
                 "to encode audio"
             )
         self._check_waveform(waveform)
-        return self.encoder(waveform.to(device=self.device, dtype=torch.float32)).float()
+        tokens = self.encoder(waveform.to(device=self.device, dtype=torch.float32)).float()
+        return tokens.transpose(1, 2)  # the encoder's transformer yields (B, T, C)
 
     def _check_latent(self, latent: Tensor) -> None:
-        if latent.dim() != 3 or latent.shape[-1] != self.latent_dim:
+        if latent.dim() != 3 or latent.shape[1] != self.latent_dim:
             raise ValueError(
-                f"decode expects a time-major latent (batch, frames, {self.latent_dim}), got "
-                f"shape {tuple(latent.shape)}; a channels-first (batch, {self.latent_dim}, frames) "
+                f"decode expects a channels-first latent (batch, {self.latent_dim}, frames), got "
+                f"shape {tuple(latent.shape)}; a time-major (batch, frames, {self.latent_dim}) "
                 "latent needs .transpose(1, 2)"
             )
-        if not latent.is_floating_point() or latent.shape[0] == 0 or latent.shape[1] == 0:
+        if not latent.is_floating_point() or latent.shape[0] == 0 or latent.shape[2] == 0:
             raise ValueError(
                 f"decode needs a non-empty floating-point latent, got dtype "
                 f"{latent.dtype} and shape {tuple(latent.shape)}"

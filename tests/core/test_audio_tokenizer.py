@@ -103,11 +103,11 @@ def _encoded_length(model, num_samples: int) -> int:
 
 
 def test_shapes_follow_the_frame_arithmetic(small):
-    latent = torch.randn(3, 5, small.latent_dim)
+    latent = torch.randn(3, small.latent_dim, 5)
     assert small.decode(latent).shape == (3, 5 * small.samples_per_frame)
     for n in (small.min_encode_samples, 20800, 20959):
         emb = small.encode(0.1 * torch.randn(2, n))
-        assert emb.shape == (2, _encoded_length(small, n), small.latent_dim)
+        assert emb.shape == (2, small.latent_dim, _encoded_length(small, n))
         assert emb.dtype == torch.float32
 
 
@@ -119,7 +119,7 @@ def test_encode_pads_a_short_last_chunk(small):
         semantic = small.encoder.model(waveform)
     assert semantic.shape[1] == chunk // 4 + 1
     emb = small.encode(waveform)
-    assert emb.shape == (1, _encoded_length(small, n), small.latent_dim)
+    assert emb.shape == (1, small.latent_dim, _encoded_length(small, n))
     assert torch.isfinite(emb).all()
 
 
@@ -157,10 +157,10 @@ def test_encode_pads_a_short_last_chunk(small):
 def test_other_sizes_build_and_run(sizes):
     model = DashengAudioTokenizer.from_config({**MANIFEST["config"], **sizes}).eval()
     assert ("upsampler.weight" in model.state_dict()) == (sizes["upsample_tokens"] > 1)
-    waveform = model.decode(torch.randn(2, 3, sizes["embed_dim"]))
+    waveform = model.decode(torch.randn(2, sizes["embed_dim"], 3))
     assert waveform.shape == (2, 3 * sizes["istft_hop"] * sizes["upsample_tokens"])
     emb = model.encode(0.1 * torch.randn(2, 5000))
-    assert emb.shape == (2, (1 + 5000 // sizes["hop_length"]) // 4, sizes["embed_dim"])
+    assert emb.shape == (2, sizes["embed_dim"], (1 + 5000 // sizes["hop_length"]) // 4)
 
 
 def _in_dtype(case, dtype: torch.dtype, include_encoder: bool) -> DashengAudioTokenizer:
@@ -175,7 +175,7 @@ REDUCED = [(torch.bfloat16, 5e-2), (torch.float16, 1e-2)]
 
 @pytest.mark.parametrize(("dtype", "k"), REDUCED)
 def test_reduced_precision_decode_tracks_float32(decode_case, dtype, k):
-    latent = decode_case.inputs["latent"]
+    latent = decode_case.inputs["latent"].transpose(1, 2)  # the reference's are time-major
     expected = _in_dtype(decode_case, torch.float32, False).decode(latent)
     model = _in_dtype(decode_case, dtype, False)
     assert model.dtype == dtype and model.decoder.head.istft.window.dtype == torch.float32
@@ -306,10 +306,10 @@ def test_decode_only_tokenizer_refuses_to_encode(decode_case):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda d: torch.zeros(1, d, 7), "transpose"),
-        (lambda d: torch.zeros(7, d), "time-major"),
-        (lambda d: torch.zeros(1, 0, d), "non-empty"),
-        (lambda d: torch.zeros(1, 3, d, dtype=torch.long), "floating-point"),
+        (lambda d: torch.zeros(1, 7, d), "transpose"),
+        (lambda d: torch.zeros(d, 7), "channels-first"),
+        (lambda d: torch.zeros(1, d, 0), "non-empty"),
+        (lambda d: torch.zeros(1, d, 3, dtype=torch.long), "floating-point"),
     ],
 )
 def test_decode_rejects_bad_latents(small, make, match):

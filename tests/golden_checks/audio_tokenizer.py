@@ -33,7 +33,7 @@ def build_tokenizer(
 
 def check_decode(case: GoldenCase) -> None:
     model = build_tokenizer(case.meta["tokenizer_config"], case.weights, include_encoder=False)
-    latent = case.inputs["latent"]
+    latent = case.inputs["latent"].transpose(1, 2)  # the reference's latents are time-major
     with torch.no_grad():
         upsampled = model.upsample(latent)
         backbone_out = model.decoder.backbone(upsampled)
@@ -51,9 +51,10 @@ def check_decode(case: GoldenCase) -> None:
 def check_encode(case: GoldenCase) -> None:
     model = build_tokenizer(case.meta["tokenizer_config"], case.weights)
     waveform = case.inputs["waveform"]
-    checks = {"embeddings": model.encode(waveform)}
+    # The reference's embeddings are time-major, ours channels-first.
+    checks = {"embeddings": model.encode(waveform).transpose(1, 2)}
     if "embeddings_item1_alone" in case.outputs:
-        checks["embeddings_item1_alone"] = model.encode(waveform[1:2])
+        checks["embeddings_item1_alone"] = model.encode(waveform[1:2]).transpose(1, 2)
     if "debug.semantic_emb" in case.outputs:
         checks.update(_encode_intermediates(model, waveform))
     for name, ours in checks.items():
