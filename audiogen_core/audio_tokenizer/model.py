@@ -70,7 +70,7 @@ class TokenizerConfig:
 
 
 class DashengAudioTokenizer(nn.Module):
-    """Audio tokenizer: ``encode`` (B, N) waveform -> (B, T, C) latent, ``decode`` back."""
+    """Audio tokenizer: ``encode`` (B, N) waveform -> (B, C, T) latent, ``decode`` back."""
 
     def __init__(self, config: TokenizerConfig, include_encoder: bool = True) -> None:
         super().__init__()
