@@ -34,6 +34,7 @@ from .limits import (
     check_variations,
 )
 from .prompt import TOKEN_LIMIT, token_report, validate_prompt
+from .resampling import check_sample_rate, resample
 
 logger = logging.getLogger(__name__)
 
@@ -350,10 +351,10 @@ class AudioGenPipeline:
         Items are encoded one at a time so that a clip's latent does not depend on what else
         is in the batch (the reference's dB floor is a batch-wide maximum).
         """
-        from .resampling import resample
 
         tokenizer = self._require("audio_tokenizer", "encode_audio")
         batch = _as_batch(waveform)
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         target_rate = int(tokenizer.sample_rate)
         latents, counts = [], []
         for item in batch:
@@ -425,6 +426,10 @@ def _check_finite(values: torch.Tensor, stage: str, part: str) -> None:
 
 def _as_batch(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Any of (N,), (C, N), (B, C, N) as a float32 CPU tensor (B, C, N), checked."""
+    if not isinstance(waveform, torch.Tensor | np.ndarray):
+        raise TypeError(
+            f"waveform must be a torch tensor or numpy array, got {type(waveform).__name__}"
+        )
     tensor = torch.as_tensor(waveform).detach().to("cpu", torch.float32)
     if tensor.dim() == 1:
         tensor = tensor[None, None]

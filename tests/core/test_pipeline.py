@@ -220,3 +220,17 @@ def test_non_finite_audio_names_the_stage_that_made_it(tiny_model_dir, pipe):
         tokenizer.decoder.head.out.bias.fill_(float("inf"))
     with pytest.raises(NonFiniteAudioError, match="^decoding produced NaN or infinite"):
         AudioGenPipeline(audio_tokenizer=tokenizer).decode(latent)
+
+
+@pytest.mark.parametrize(
+    "waveform, rate, error, match",
+    [
+        (None, 16000, TypeError, "waveform must be a torch tensor or numpy array"),
+        ([0.0] * 16000, 16000, TypeError, "waveform must be a torch tensor"),
+        (torch.zeros(16000), "16000", ValueError, "sample_rate must be a number of Hz"),
+        (torch.zeros(16000), 0, ValueError, "sample_rate must be between"),
+    ],
+)
+def test_encode_audio_argument_types(pipe, waveform, rate, error, match):
+    with pytest.raises(error, match=match):
+        pipe.encode_audio(waveform, rate)
