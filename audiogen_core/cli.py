@@ -87,7 +87,14 @@ def _parser() -> argparse.ArgumentParser:
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
     dl.add_argument("--model-dir", type=Path, required=True)
+    dl.add_argument("--multilingual", action="store_true", help=MULTILINGUAL_HELP)
     return parser
+
+
+MULTILINGUAL_HELP = (
+    "use the multilingual checkpoint: Dasheng-AudioGen-Multilingual/ with mt5-large/ "
+    "instead of Dasheng-AudioGen/ with flan-t5-large/"
+)
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -96,18 +103,21 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="folder holding Dasheng-AudioGen/, dashengtokenizer/ and "
-        f"flan-t5-large/ (default: ${DEFAULT_MODEL_DIR_ENV})",
+        f"flan-t5-large/ (or the --multilingual folders) (default: ${DEFAULT_MODEL_DIR_ENV})",
     )
     parser.add_argument("--generator", type=Path, default=None, help="Dasheng-AudioGen folder")
     parser.add_argument(
         "--audio-tokenizer", type=Path, default=None, help="dashengtokenizer folder"
     )
-    parser.add_argument("--text-encoder", type=Path, default=None, help="flan-t5-large folder")
+    parser.add_argument(
+        "--text-encoder", type=Path, default=None, help="flan-t5-large (or mt5-large) folder"
+    )
     parser.add_argument(
         "--download",
         action="store_true",
         help="fetch missing snapshots into --model-dir first (needs internet and huggingface_hub)",
     )
+    parser.add_argument("--multilingual", action="store_true", help=MULTILINGUAL_HELP)
 
 
 def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
@@ -127,14 +137,17 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
             "dashengtokenizer/ and flan-t5-large/), or all three of --generator, "
             "--audio-tokenizer and --text-encoder.\n" + expected_layout_message(Path("DIR"))
         )
-    folders = resolve_model_dirs(model_dir) if model_dir else {}
+    multilingual = args.multilingual
+    folders = resolve_model_dirs(model_dir, multilingual) if model_dir else {}
     folders.update({role: path for role, path in explicit.items() if path})
     if args.download:
         if model_dir is None:
             raise CliError("--download needs --model-dir (the folder to download into)")
         from .weights import download_snapshots
 
-        download_snapshots(model_dir, roles=[r for r in folders if not explicit[r]])
+        download_snapshots(
+            model_dir, roles=[r for r in folders if not explicit[r]], multilingual=multilingual
+        )
     missing = [path for path in folders.values() if not (path / "config.json").is_file()]
     if missing:
         where = model_dir or Path("DIR")
@@ -142,10 +155,25 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
             "Model weights not found: "
             + ", ".join(str(p) for p in missing)
             + "\n"
-            + expected_layout_message(where)
+            + expected_layout_message(where, multilingual)
             + "\nor run again with --download to fetch them."
+            + _other_layout_hint(model_dir, multilingual)
         )
     return folders
+
+
+def _other_layout_hint(model_dir: Path | None, multilingual: bool) -> str:
+    """Point at --multilingual (or away from it) when the other checkpoint is what is there."""
+    from .weights import resolve_model_dirs
+
+    if model_dir is None:
+        return ""
+    other = resolve_model_dirs(model_dir, not multilingual)["generator"]
+    if not (other / "config.json").is_file():
+        return ""
+    if multilingual:
+        return f"\n{other} holds the English checkpoint: drop --multilingual to use it."
+    return f"\n{other} holds the multilingual checkpoint: add --multilingual to use it."
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -253,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "download":
             from .weights import download_snapshots
 
-            for path in download_snapshots(args.model_dir).values():
+            folders = download_snapshots(args.model_dir, multilingual=args.multilingual)
+            for path in folders.values():
                 print(f"ready: {path}", file=sys.stderr)
             return 0
         return _generate(args)

@@ -151,8 +151,14 @@ class AudioGenPipeline:
         include_audio_encoder: bool = False,
     ) -> AudioGenPipeline:
         """Load the three official snapshot folders onto one device in one precision."""
-        from .weights import load_audio_tokenizer, load_generator, load_text_encoder
+        from .weights import (
+            check_folder_pairing,
+            load_audio_tokenizer,
+            load_generator,
+            load_text_encoder,
+        )
 
+        check_folder_pairing(generator_dir, text_encoder_dir)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         return cls(
@@ -167,11 +173,13 @@ class AudioGenPipeline:
         )
 
     @classmethod
-    def from_model_dir(cls, model_dir: Path | str, **kwargs) -> AudioGenPipeline:
+    def from_model_dir(
+        cls, model_dir: Path | str, multilingual: bool = False, **kwargs
+    ) -> AudioGenPipeline:
         """Load from one folder holding the three snapshots under their Hub names."""
         from .weights import resolve_model_dirs
 
-        dirs = resolve_model_dirs(model_dir)
+        dirs = resolve_model_dirs(model_dir, multilingual=multilingual)
         return cls.load(dirs["generator"], dirs["text_encoder"], dirs["audio_tokenizer"], **kwargs)
 
     def _require(self, part: str, stage: str):
@@ -197,6 +205,9 @@ class AudioGenPipeline:
         """Tokenize and encode tagged prompts, then run the content adapter and duration head."""
         text_encoder = self._require("text_encoder", "encode_prompt")
         generator = self._require("generator", "encode_prompt")
+        from .weights import check_model_pairing
+
+        check_model_pairing(generator, text_encoder)
         prompt_list = _as_prompt_list(prompts)
         tokenizer = getattr(generator, "bundled_tokenizer", None) or text_encoder.tokenizer
         token_counts = [tokenizer.count_tokens(p) for p in prompt_list]
