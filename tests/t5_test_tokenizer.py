@@ -62,6 +62,7 @@ def write_t5_tokenizer(folder: Path) -> Path:
 # A few sentences in each language of the multilingual checkpoint, plus Chinese and the tags.
 MULTILINGUAL_CORPUS = [
     "A dog barks in the rain while a man speaks calmly.",
+    "A woman narrates with a warm female voice; a girl, a boy and a crowd speak! Rain.",
     "Hola, ¿cómo estás? El perro ladra bajo la lluvia y la niña canta una canción.",
     "Olá, tudo bem? O cachorro late na chuva; ação, coração, não.",
     "Привет, как дела? Собака лает под дождём, а мужчина говорит спокойно.",
