@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
-from .prompt import VIEWS, compose_prompt, compose_views
+from .prompt import VIEWS, compose_prompt, compose_views, language_rule_warning
 from .weights import DEFAULT_MODEL_DIR_ENV
 
 EXIT_USAGE = 2
@@ -245,6 +245,8 @@ def _generate(args: argparse.Namespace) -> int:
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {prompt}", file=sys.stderr)
+    if warning := language_rule_warning(prompt):
+        print(f"warning: {warning}", file=sys.stderr)
     pipe = AudioGenPipeline.load(
         folders["generator"],
         folders["text_encoder"],
