@@ -43,6 +43,9 @@ _USER_DEFINED = 4
 # tokenizer_config.json says otherwise (google/mt5-large says 0).
 DEFAULT_EXTRA_IDS = 100
 INSTALL_HINT = "pip install sentencepiece protobuf"
+# Part of every cache file name: bump it when the conversion changes, so that tokenizers
+# converted by an older version are not reused.
+CONVERSION_VERSION = 1
 
 
 class SentencePieceConversionError(RuntimeError):
@@ -154,7 +157,8 @@ def load_spiece_tokenizer(folder: Path | str) -> Tokenizer:
     folder = Path(folder)
     spiece_path = folder / "spiece.model"
     extra_ids = _extra_ids(folder)
-    cached = cache_dir() / "tokenizers" / f"spiece-{_sha256(spiece_path)[:32]}-x{extra_ids}.json"
+    key = f"{_sha256(spiece_path)[:32]}-x{extra_ids}-v{CONVERSION_VERSION}"
+    cached = cache_dir() / "tokenizers" / f"spiece-{key}.json"
     if cached.is_file():
         try:
             return Tokenizer.from_file(str(cached))

@@ -18,6 +18,7 @@ from audiogen_core.weights import (
     WeightsError,
     check_folder_pairing,
     download_command,
+    download_snapshots,
     expected_layout_message,
     load_generator,
     load_text_encoder,
@@ -141,3 +142,22 @@ def test_official_multilingual_generator_config_is_modelled(tiny_model_dir):
     )
     assert {k for k in english if english[k] != multi.get(k)} == {"text_encoder_name"}
     assert multi["text_encoder_name"] == "google/mt5-large"
+
+
+def test_download_fetches_mt5_large_from_its_safetensors_branch(tmp_path, monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    calls = []
+
+    def fake_download(repo_id, revision, local_dir, allow_patterns):
+        calls.append((repo_id, revision, allow_patterns))
+        return local_dir
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    folders = download_snapshots(tmp_path, multilingual=True)
+    assert folders == resolve_model_dirs(tmp_path, multilingual=True)
+    assert [(repo, revision) for repo, revision, _ in calls] == [
+        ("mispeech/Dasheng-AudioGen-Multilingual", None),
+        ("mispeech/dashengtokenizer", None),
+        ("google/mt5-large", "refs/pr/2"),
+    ]
+    assert all("*.model" in patterns and "*.bin" not in patterns for *_, patterns in calls)
