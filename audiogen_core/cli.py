@@ -135,7 +135,8 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
         raise CliError(
             "Say where the weights are: --model-dir DIR (holding Dasheng-AudioGen/, "
             "dashengtokenizer/ and flan-t5-large/), or all three of --generator, "
-            "--audio-tokenizer and --text-encoder.\n" + expected_layout_message(Path("DIR"))
+            "--audio-tokenizer and --text-encoder.\n"
+            + expected_layout_message(Path("DIR"), args.multilingual)
         )
     multilingual = args.multilingual
     folders = resolve_model_dirs(model_dir, multilingual) if model_dir else {}
