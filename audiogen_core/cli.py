@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import limits
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
-from .prompt import VIEWS, compose_views, validate_prompt
+from .prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
 from .weights import DEFAULT_MODEL_DIR_ENV
 
 EXIT_USAGE = 2
@@ -108,7 +108,14 @@ def _parser() -> argparse.ArgumentParser:
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
     dl.add_argument("--model-dir", type=Path, required=True)
+    dl.add_argument("--multilingual", action="store_true", help=MULTILINGUAL_HELP)
     return parser
+
+
+MULTILINGUAL_HELP = (
+    "use the multilingual checkpoint: Dasheng-AudioGen-Multilingual/ with mt5-large/ "
+    "instead of Dasheng-AudioGen/ with flan-t5-large/"
+)
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -117,24 +124,37 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="folder holding Dasheng-AudioGen/, dashengtokenizer/ and "
-        f"flan-t5-large/ (default: ${DEFAULT_MODEL_DIR_ENV})",
+        f"flan-t5-large/ (or the --multilingual folders) (default: ${DEFAULT_MODEL_DIR_ENV})",
     )
     parser.add_argument("--generator", type=Path, default=None, help="Dasheng-AudioGen folder")
     parser.add_argument(
         "--audio-tokenizer", type=Path, default=None, help="dashengtokenizer folder"
     )
-    parser.add_argument("--text-encoder", type=Path, default=None, help="flan-t5-large folder")
+    parser.add_argument(
+        "--text-encoder", type=Path, default=None, help="flan-t5-large (or mt5-large) folder"
+    )
     parser.add_argument(
         "--download",
         action="store_true",
         help="fetch missing snapshots into --model-dir first (needs internet and huggingface_hub)",
     )
+    parser.add_argument("--multilingual", action="store_true", help=MULTILINGUAL_HELP)
 
 
 def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
     """The three snapshot folders, each checked (config, weight files) but not loaded."""
-    from .weights import SNAPSHOTS, download_command, expected_layout_message, resolve_model_dirs
+    from .weights import (
+        check_folder_pairing,
+        check_snapshot,
+        download_command,
+        expected_layout_message,
+        resolve_model_dirs,
+        snapshot_set,
+        text_encoder_kind,
+    )
 
+    multilingual = args.multilingual
+    kinds = snapshot_set(multilingual)
     model_dir = args.model_dir or (
         Path(os.environ[DEFAULT_MODEL_DIR_ENV]) if os.environ.get(DEFAULT_MODEL_DIR_ENV) else None
     )
@@ -144,29 +164,32 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
         "text_encoder": args.text_encoder,
     }
     if model_dir is None and not all(explicit.values()):
-        absent = [kind for kind in SNAPSHOTS if not explicit[kind.role]]
+        absent = [kind for kind in kinds if not explicit[kind.role]]
         flags = ", ".join(f"--{kind.role.replace('_', '-')}" for kind in absent)
+        layout = "/, ".join(kind.folder_name for kind in kinds)
         raise CliError(
-            "Say where the weights are: --model-dir (a folder holding Dasheng-AudioGen/, "
-            "dashengtokenizer/ and flan-t5-large/), or all three of --generator, "
+            f"Say where the weights are: --model-dir (a folder holding {layout}/), or all "
+            "three of --generator, "
             f"--audio-tokenizer and --text-encoder (missing: {flags}).\n"
             "To download what is missing into the current folder:\n"
             + "\n".join(f"  {download_command(kind, Path(kind.folder_name))}" for kind in absent)
         )
-    folders = resolve_model_dirs(model_dir) if model_dir else {}
+    folders = resolve_model_dirs(model_dir, multilingual) if model_dir else {}
     folders.update({role: path for role, path in explicit.items() if path})
     if args.download:
         if model_dir is None:
             raise CliError("--download needs --model-dir (the folder to download into)")
         from .weights import download_snapshots
 
-        download_snapshots(model_dir, roles=[r for r in folders if not explicit[r]])
+        download_snapshots(
+            model_dir, roles=[r for r in folders if not explicit[r]], multilingual=multilingual
+        )
     # A path that exists (a folder, or a file such as a pickle given by mistake) goes to the
     # loader's own checks below, which say exactly what is wrong with it.
-    missing = [kind for kind in SNAPSHOTS if not folders[kind.role].exists()]
+    missing = [kind for kind in kinds if not folders[kind.role].exists()]
     if missing:
         if model_dir is not None and not any(explicit[kind.role] for kind in missing):
-            how = expected_layout_message(model_dir)
+            how = expected_layout_message(model_dir, multilingual)
         else:
             how = "Download them with:\n" + "\n".join(
                 f"  {download_command(kind, folders[kind.role])}" for kind in missing
@@ -177,10 +200,12 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
             + "\n"
             + how
             + ("\nor run again with --download to fetch them." if model_dir else "")
+            + _other_layout_hint(model_dir, multilingual)
         )
-    from .weights import check_snapshot
-
-    for kind in SNAPSHOTS:
+    check_folder_pairing(folders["generator"], folders["text_encoder"])
+    for kind in kinds:
+        if kind.role == "text_encoder":
+            kind = text_encoder_kind(folders[kind.role])
         check_snapshot(folders[kind.role], kind)
     return folders
 
@@ -191,6 +216,20 @@ def _printable(text: str) -> str:
         char if char == "\n" or unicodedata.category(char) != "Cc" else repr(char)[1:-1]
         for char in text
     )
+
+
+def _other_layout_hint(model_dir: Path | None, multilingual: bool) -> str:
+    """Point at --multilingual (or away from it) when the other checkpoint is what is there."""
+    from .weights import resolve_model_dirs
+
+    if model_dir is None:
+        return ""
+    other = resolve_model_dirs(model_dir, not multilingual)["generator"]
+    if not (other / "config.json").is_file():
+        return ""
+    if multilingual:
+        return f"\n{other} holds the English checkpoint: drop --multilingual to use it."
+    return f"\n{other} holds the multilingual checkpoint: add --multilingual to use it."
 
 
 def _prompt(args: argparse.Namespace) -> str:
@@ -361,6 +400,8 @@ def _generate(args: argparse.Namespace) -> int:
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {_printable(prompt)}", file=sys.stderr)
+    if warning := language_rule_warning(prompt):
+        print(f"warning: {_printable(warning)}", file=sys.stderr)
     pipe = AudioGenPipeline.load(
         folders["generator"],
         folders["text_encoder"],
@@ -397,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "download":
             from .weights import download_snapshots
 
-            for path in download_snapshots(args.model_dir).values():
+            folders = download_snapshots(args.model_dir, multilingual=args.multilingual)
+            for path in folders.values():
                 print(f"ready: {path}", file=sys.stderr)
             return 0
         return _generate(args)

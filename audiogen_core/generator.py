@@ -103,6 +103,13 @@ class DashengAudioGenerator(nn.Module):
         return cls(config, tokenizer)
 
     @property
+    def text_encoder_family(self) -> str:
+        """``"t5"`` or ``"mt5"``: the text encoder this checkpoint was trained with."""
+        from .weights import generator_text_encoder_family
+
+        return generator_text_encoder_family(self.config)
+
+    @property
     def latent_dim(self) -> int:
         return int(config_value(self.config, "latent_dim"))
 

@@ -166,23 +166,26 @@ class AudioGenPipeline:
     ) -> AudioGenPipeline:
         """Load the three official snapshot folders onto one device in one precision.
 
-        The folders are checked first (configs, weight files, and that the generator's latent
-        is the one the audio tokenizer decodes), so nothing is loaded for a bad combination.
+        The folders are checked first (configs, weight files, that the generator's latent is
+        the one the audio tokenizer decodes, and that the text encoder is the one the generator
+        was trained with), so nothing is loaded for a bad combination.
         """
         from .weights import (
             AUDIO_TOKENIZER,
             GENERATOR,
-            TEXT_ENCODER,
+            check_folder_pairing,
             check_rates_agree,
             check_snapshot,
             load_audio_tokenizer,
             load_generator,
             load_text_encoder,
             read_config,
+            text_encoder_kind,
         )
 
+        check_folder_pairing(generator_dir, text_encoder_dir)
         check_snapshot(generator_dir, GENERATOR)
-        check_snapshot(text_encoder_dir, TEXT_ENCODER)
+        check_snapshot(text_encoder_dir, text_encoder_kind(Path(text_encoder_dir)))
         check_snapshot(audio_tokenizer_dir, AUDIO_TOKENIZER)
         check_rates_agree(
             read_config(generator_dir, GENERATOR), read_config(audio_tokenizer_dir, AUDIO_TOKENIZER)
@@ -201,11 +204,13 @@ class AudioGenPipeline:
         )
 
     @classmethod
-    def from_model_dir(cls, model_dir: Path | str, **kwargs) -> AudioGenPipeline:
+    def from_model_dir(
+        cls, model_dir: Path | str, multilingual: bool = False, **kwargs
+    ) -> AudioGenPipeline:
         """Load from one folder holding the three snapshots under their Hub names."""
         from .weights import resolve_model_dirs
 
-        dirs = resolve_model_dirs(model_dir)
+        dirs = resolve_model_dirs(model_dir, multilingual=multilingual)
         return cls.load(dirs["generator"], dirs["text_encoder"], dirs["audio_tokenizer"], **kwargs)
 
     def _require(self, part: str, stage: str):
@@ -231,6 +236,9 @@ class AudioGenPipeline:
         """Tokenize and encode tagged prompts, then run the content adapter and duration head."""
         text_encoder = self._require("text_encoder", "encode_prompt")
         generator = self._require("generator", "encode_prompt")
+        from .weights import check_model_pairing
+
+        check_model_pairing(generator, text_encoder)
         prompt_list = _as_prompt_list(prompts)
         tokenizer = generator.tokenizer or text_encoder.tokenizer
         ids, mask, token_counts = tokenizer.tokenize(prompt_list, text_encoder.max_length)

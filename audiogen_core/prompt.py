@@ -19,11 +19,18 @@ official function, because the text encoder sees the order and the audio changes
 
 Tags are plain text for the T5 tokenizer (no special tokens), so this module is pure Python and
 never tokenizes: ``token_report`` takes the tokenizer's count function from the caller.
+
+Language. The multilingual checkpoint (mT5) was trained with the descriptive views in English
+and only the ``<|asr|>`` words in the spoken language; the English checkpoint is English only.
+``language_rule_warning`` spots descriptive views written in another script, the common way
+of breaking that rule, so that front ends can warn before generating.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -215,6 +222,51 @@ def token_report(
     else:
         message = f"Prompt is {count} of {limit} tokens."
     return TokenReport(count=count, limit=limit, over_limit=over_limit, message=message)
+
+
+DESCRIPTIVE_VIEWS = tuple(view for view in VIEWS if view != "asr")
+"""The views the model card asks to write in English with either checkpoint."""
+
+
+def _dominant_non_latin_script(text: str) -> str | None:
+    """The script most letters of ``text`` are in, when most are not Latin; else None.
+
+    The script is the first word of the Unicode character name (CYRILLIC, HIRAGANA, CJK,
+    HANGUL, GREEK, ...), which is enough to tell a user which view to rewrite.
+    """
+    scripts = Counter(unicodedata.name(ch, "UNKNOWN").split(" ")[0] for ch in text if ch.isalpha())
+    letters = sum(scripts.values())
+    if not letters or scripts["LATIN"] * 2 >= letters:
+        return None
+    del scripts["LATIN"]
+    return scripts.most_common(1)[0][0]
+
+
+def language_rule_warning(prompt: str) -> str | None:
+    """A warning when a descriptive view is not in Latin script (English expected), else None.
+
+    The multilingual checkpoint wants every view but ``<|asr|>`` in English; the spoken words
+    in ``<|asr|>`` may be in any of its languages. Raw prompts are read leniently (any tag
+    order, repeated tags); text before the first tag is ignored.
+    """
+    texts: dict[str, list[str]] = {}
+    matches = list(_TAG_PATTERN.finditer(str(prompt)))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(prompt)
+        texts.setdefault(match.group(1), []).append(prompt[match.end() : end])
+    offending = {
+        view: script
+        for view in DESCRIPTIVE_VIEWS
+        if (script := _dominant_non_latin_script(" ".join(texts.get(view, []))))
+    }
+    if not offending:
+        return None
+    listed = ", ".join(f"{TAGS[view]} ({script.lower()})" for view, script in offending.items())
+    return (
+        f"Not in English: {listed}. Dasheng-AudioGen was trained with the descriptive views in "
+        f"English, the multilingual model too: only {TAGS['asr']} (the words spoken) is written "
+        "in the target language. Describe the scene in English for reliable results."
+    )
 
 
 def _check_raw_prompt(prompt: object) -> str:

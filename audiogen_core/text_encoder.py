@@ -1,9 +1,11 @@
-"""Text path of Dasheng-AudioGen: the T5 tokenizer and the T5 encoder (flan-t5-large).
+"""Text path of Dasheng-AudioGen: the T5 tokenizer and the T5 encoder (flan-t5-large, mt5-large).
 
 ``T5Encoder`` reproduces ``transformers.T5EncoderModel`` (``last_hidden_state``) in plain
 PyTorch, with the same state-dict keys, so an official Hugging Face T5 checkpoint loads into it
-as it is. ``T5Tokenizer`` reproduces the Hugging Face T5 tokenizer call used by the reference
-(``max_length=512, truncation=True, padding=True``) on top of the ``tokenizers`` package.
+as it is; mT5 (``MT5EncoderModel``) is the same T5 v1.1 design with a larger vocabulary, so
+google/mt5-large loads the same way. ``T5Tokenizer`` reproduces the Hugging Face T5 tokenizer
+call used by the reference (``max_length=512, truncation=True, padding=True``) on top of the
+``tokenizers`` package.
 ``TextEncoder`` bundles the two: prompts in, hidden states and mask out.
 
 Precision: parameters may be float32, bfloat16 or float16. For every dtype the residual stream
@@ -390,10 +392,21 @@ class T5Tokenizer:
 class TextEncoder:
     """Tokenizer plus encoder: prompts -> (hidden (B, L, D) float32, mask (B, L) bool)."""
 
-    def __init__(self, model: T5Encoder, tokenizer: T5Tokenizer, max_length: int = 512) -> None:
+    def __init__(
+        self,
+        model: T5Encoder,
+        tokenizer: T5Tokenizer,
+        max_length: int = 512,
+        *,
+        family: str = "t5",
+        source_folder: Path | None = None,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        # "t5" (flan-t5) or "mt5": which generator this encoder may condition (weights.py).
+        self.family = family
+        self.source_folder = source_folder
 
     @property
     def dtype(self) -> torch.dtype:

@@ -8,6 +8,15 @@ and the weights as ``*.safetensors`` (one file, or shards listed in
     <model dir>/dashengtokenizer/   audio tokenizer (latent <-> 16 kHz waveform)
     <model dir>/flan-t5-large/      text encoder (+ tokenizer.json)
 
+The multilingual checkpoint has the same layout with its own generator and text encoder:
+
+    <model dir>/Dasheng-AudioGen-Multilingual/   generator conditioned on mT5
+    <model dir>/dashengtokenizer/                the same audio tokenizer
+    <model dir>/mt5-large/                       text encoder (+ spiece.model)
+
+Each generator works only with the text encoder it was trained with; its config.json names
+it (``text_encoder_name``), and a mismatched pair is refused before any weight is read.
+
 Loading is strict and lean: modules are built on the meta device (no random weights are
 allocated), every tensor is read lazily from safetensors and converted straight to its final
 device and dtype, and any missing, unexpected or mis-shaped key is named in the error. Pickle
@@ -44,6 +53,9 @@ class SnapshotKind:
     folder_name: str
     description: str
     model_types: tuple[str, ...]  # accepted config.json "model_type" values
+    # Hub revision to fetch; google/mt5-large has safetensors weights only on the Hub's
+    # automatic conversion branch, its main branch holds pickles and TF/Flax files.
+    revision: str | None = None
 
 
 GENERATOR = SnapshotKind(
@@ -63,7 +75,29 @@ AUDIO_TOKENIZER = SnapshotKind(
 TEXT_ENCODER = SnapshotKind(
     "text_encoder", "google/flan-t5-large", "flan-t5-large", "text encoder (flan-t5-large)", ("t5",)
 )
+MULTILINGUAL_GENERATOR = SnapshotKind(
+    "generator",
+    "mispeech/Dasheng-AudioGen-Multilingual",
+    "Dasheng-AudioGen-Multilingual",
+    "multilingual generator (DiT + content adapter, mT5 conditioning)",
+    ("dasheng_audiogen",),
+)
+MULTILINGUAL_TEXT_ENCODER = SnapshotKind(
+    "text_encoder",
+    "google/mt5-large",
+    "mt5-large",
+    "text encoder (mt5-large)",
+    ("mt5",),
+    revision="refs/pr/2",
+)
 SNAPSHOTS = (GENERATOR, AUDIO_TOKENIZER, TEXT_ENCODER)
+MULTILINGUAL_SNAPSHOTS = (MULTILINGUAL_GENERATOR, AUDIO_TOKENIZER, MULTILINGUAL_TEXT_ENCODER)
+# Text-encoder families a generator can be paired with, by the Hub name in its config.
+T5_FAMILY = "t5"
+MT5_FAMILY = "mt5"
+# mT5's sentencepiece vocabulary (250,112 rows); flan-t5 has 32,128. A T5-type config with a
+# vocabulary this large is an mT5 checkpoint saved with model_type "t5" by older tools.
+MT5_MIN_VOCAB = 200_000
 
 # What each model reads from its config.json, and what each value must be: "count" a whole
 # number >= 1, "positive" a number > 0, "number" any finite number. Checked before anything
@@ -142,28 +176,36 @@ class WeightsError(RuntimeError):
 def download_command(kind: SnapshotKind, folder: Path) -> str:
     """The ``hf download`` line for one snapshot, fetching only what is ever loaded."""
     include = " ".join(f'"{pattern}"' for pattern in DOWNLOAD_PATTERNS)
-    return f"hf download {kind.repo_id} --local-dir {folder} --include {include}"
+    revision = f" --revision {kind.revision}" if kind.revision else ""
+    return f"hf download {kind.repo_id}{revision} --local-dir {folder} --include {include}"
 
 
-def expected_layout_message(model_dir: Path | str) -> str:
+def snapshot_set(multilingual: bool = False) -> tuple[SnapshotKind, ...]:
+    """The three snapshots of the English or of the multilingual checkpoint."""
+    return MULTILINGUAL_SNAPSHOTS if multilingual else SNAPSHOTS
+
+
+def expected_layout_message(model_dir: Path | str, multilingual: bool = False) -> str:
     """Where the three snapshots are expected under ``model_dir`` and how to fetch them."""
     root = Path(model_dir)
-    lines = [f"Expected the official snapshot folders under {root}:"]
-    for kind in SNAPSHOTS:
+    kinds = snapshot_set(multilingual)
+    which = "multilingual " if multilingual else ""
+    lines = [f"Expected the official {which}snapshot folders under {root}:"]
+    for kind in kinds:
         lines.append(f"  {root / kind.folder_name}/  {kind.description}")
     lines.append(
         "Download them (huggingface_hub >= 0.34 installs the `hf` command; older versions "
         "call it `huggingface-cli download`):"
     )
-    for kind in SNAPSHOTS:
+    for kind in kinds:
         lines.append(f"  {download_command(kind, root / kind.folder_name)}")
     return "\n".join(lines)
 
 
-def resolve_model_dirs(model_dir: Path | str) -> dict[str, Path]:
+def resolve_model_dirs(model_dir: Path | str, multilingual: bool = False) -> dict[str, Path]:
     """The three snapshot folders inside one model directory, by role."""
     root = Path(model_dir)
-    return {kind.role: root / kind.folder_name for kind in SNAPSHOTS}
+    return {kind.role: root / kind.folder_name for kind in snapshot_set(multilingual)}
 
 
 # --------------------------------------------------------------------------- snapshot folders
@@ -299,7 +341,7 @@ def check_rates_agree(generator_config: dict, tokenizer_config: dict) -> None:
 
 
 def _describe_model_type(model_type: object) -> str:
-    for kind in SNAPSHOTS:
+    for kind in (*SNAPSHOTS, MULTILINGUAL_TEXT_ENCODER):
         if model_type in kind.model_types:
             return f"the {kind.description}"
     return f"an unknown model ({model_type!r})"
@@ -532,6 +574,84 @@ def build_on_meta(factory: Callable[[], nn.Module], folder: Path | None = None) 
             raise WeightsError(f"{Path(folder) / 'config.json'}: {exc}") from exc
 
 
+# --------------------------------------------------------------------------- pairing
+
+
+def generator_text_encoder_family(config: dict) -> str:
+    """``"mt5"`` or ``"t5"``: the text encoder a generator config names (flan-t5 if absent)."""
+    name = str(config.get("text_encoder_name") or TEXT_ENCODER.repo_id)
+    return MT5_FAMILY if "mt5" in name.rsplit("/", 1)[-1].lower() else T5_FAMILY
+
+
+def text_encoder_family(config: dict) -> str:
+    """``"mt5"`` or ``"t5"`` from a T5 config.json: its model_type, else its vocabulary size."""
+    if config.get("model_type") == "mt5":
+        return MT5_FAMILY
+    vocab_size = config.get("vocab_size")
+    return MT5_FAMILY if isinstance(vocab_size, int) and vocab_size >= MT5_MIN_VOCAB else T5_FAMILY
+
+
+def _family_kinds(family: str) -> tuple[SnapshotKind, SnapshotKind]:
+    """(generator kind, text encoder kind) of the checkpoint trained with ``family``."""
+    if family == MT5_FAMILY:
+        return MULTILINGUAL_GENERATOR, MULTILINGUAL_TEXT_ENCODER
+    return GENERATOR, TEXT_ENCODER
+
+
+def pairing_error(
+    generator_family: str, generator_source: object, encoder_family: str, encoder_source: object
+) -> WeightsError | None:
+    """The error for a generator paired with the other checkpoint's text encoder, else None."""
+    if generator_family == encoder_family:
+        return None
+    _, wanted_encoder = _family_kinds(generator_family)
+    other_generator, given_encoder = _family_kinds(encoder_family)
+    return WeightsError(
+        f"The generator {generator_source} was trained with {wanted_encoder.repo_id}, but the "
+        f"text encoder {encoder_source} is {given_encoder.repo_id}. Use the "
+        f"{wanted_encoder.folder_name} folder with this generator, or the "
+        f"{other_generator.folder_name} generator with this text encoder."
+    )
+
+
+def check_folder_pairing(generator_dir: Path | str, text_encoder_dir: Path | str) -> None:
+    """Refuse a mismatched generator / text-encoder pair from their configs, before loading."""
+    generator_dir, text_encoder_dir = Path(generator_dir), Path(text_encoder_dir)
+    generator_config = read_config(generator_dir, GENERATOR)
+    encoder_config = read_config(text_encoder_dir, text_encoder_kind(text_encoder_dir))
+    error = pairing_error(
+        generator_text_encoder_family(generator_config),
+        generator_dir,
+        text_encoder_family(encoder_config),
+        text_encoder_dir,
+    )
+    if error:
+        raise error
+
+
+def check_model_pairing(generator, text_encoder) -> None:
+    """The same check on loaded models (the nodes load them separately)."""
+    error = pairing_error(
+        generator.text_encoder_family,
+        "in use",
+        getattr(text_encoder, "family", T5_FAMILY),
+        getattr(text_encoder, "source_folder", "in use"),
+    )
+    if error:
+        raise error
+
+
+def text_encoder_kind(folder: Path) -> SnapshotKind:
+    """The flan-t5 or mt5 kind, from a peek at config.json (read_config then validates it)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return TEXT_ENCODER
+    if isinstance(config, dict) and config.get("model_type") == "mt5":
+        return MULTILINGUAL_TEXT_ENCODER
+    return TEXT_ENCODER
+
+
 # --------------------------------------------------------------------------- the three loaders
 
 
@@ -584,24 +704,42 @@ def load_text_encoder(
     dtype: torch.dtype = torch.float32,
     tokenizer_file: Path | str | None = None,
 ):
-    """Load flan-t5-large's encoder half and its tokenizer.json."""
+    """Load the encoder half of flan-t5-large or mt5-large and its tokenizer.
+
+    The tokenizer is the folder's tokenizer.json (flan-t5), else its spiece.model converted
+    once (mt5-large ships no tokenizer.json; see spiece_conversion).
+    """
+    from .spiece_conversion import SentencePieceConversionError, load_spiece_tokenizer
     from .text_encoder import T5Encoder, T5Tokenizer, TextEncoder
 
     folder = Path(folder)
-    config = read_config(folder, TEXT_ENCODER)
+    kind = text_encoder_kind(folder)
+    config = read_config(folder, kind)
     tokenizer_path = Path(tokenizer_file) if tokenizer_file else folder / "tokenizer.json"
-    if not tokenizer_path.is_file():
+    spiece_path = folder / "spiece.model"
+    if not tokenizer_path.is_file() and (tokenizer_file or not spiece_path.is_file()):
         raise WeightsError(
-            f"{tokenizer_path} is missing: the text encoder needs the tokenizer.json of "
-            f"{TEXT_ENCODER.repo_id}.\nDownload it with: {download_command(TEXT_ENCODER, folder)}"
+            f"{tokenizer_path} is missing: the text encoder needs the tokenizer.json (or "
+            f"spiece.model) of {kind.repo_id}.\nDownload it with: {download_command(kind, folder)}"
         )
+    if tokenizer_path.is_file():
+        tokenizer = T5Tokenizer.from_file(tokenizer_path)
+    else:
+        try:
+            tokenizer = T5Tokenizer(load_spiece_tokenizer(folder))
+        except SentencePieceConversionError as exc:
+            raise WeightsError(str(exc)) from exc
     model = build_on_meta(lambda: T5Encoder.from_config(config), folder)
     load_safetensors_into(
         model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
     )
     max_length = int(config.get("n_positions", 512) or 512)
     return TextEncoder(
-        model, T5Tokenizer.from_file(tokenizer_path), max_length=min(max_length, 512)
+        model,
+        tokenizer,
+        max_length=min(max_length, 512),
+        family=text_encoder_family(config),
+        source_folder=folder,
     )
 
 
@@ -609,7 +747,7 @@ def load_text_encoder(
 
 
 def download_snapshots(
-    model_dir: Path | str, roles: Iterable[str] | None = None
+    model_dir: Path | str, roles: Iterable[str] | None = None, multilingual: bool = False
 ) -> dict[str, Path]:
     """Fetch the official snapshots into ``model_dir`` with huggingface_hub (progress bars on).
 
@@ -621,17 +759,21 @@ def download_snapshots(
     except ImportError as exc:
         raise WeightsError(
             "Downloading needs huggingface_hub: `pip install huggingface_hub`, "
-            "or fetch the folders yourself:\n" + expected_layout_message(model_dir)
+            "or fetch the folders yourself:\n" + expected_layout_message(model_dir, multilingual)
         ) from exc
-    wanted = set(roles) if roles is not None else {kind.role for kind in SNAPSHOTS}
-    folders = resolve_model_dirs(model_dir)
-    for kind in SNAPSHOTS:
+    kinds = snapshot_set(multilingual)
+    wanted = set(roles) if roles is not None else {kind.role for kind in kinds}
+    folders = resolve_model_dirs(model_dir, multilingual)
+    for kind in kinds:
         folder = folders[kind.role]
         if kind.role not in wanted or _looks_complete(folder):
             continue
         try:
             snapshot_download(
-                repo_id=kind.repo_id, local_dir=str(folder), allow_patterns=DOWNLOAD_PATTERNS
+                repo_id=kind.repo_id,
+                revision=kind.revision,
+                local_dir=str(folder),
+                allow_patterns=DOWNLOAD_PATTERNS,
             )
         except Exception as exc:  # network and hub errors come in many types
             raise WeightsError(

@@ -7,7 +7,10 @@ Without ComfyUI (tests, scripts) the environment variable ``AUDIOGEN_MODEL_DIR``
 one folder holding the three snapshots, as for the command line.
 
 A snapshot folder is a subfolder with a config.json whose ``model_type`` says which model
-it holds, so folders are recognised by content, not by name.
+it holds, so folders are recognised by content, not by name. The English and the multilingual
+checkpoint share each loader: the generator list offers Dasheng-AudioGen and
+Dasheng-AudioGen-Multilingual, the text encoder list flan-t5-large and mt5-large; which pair
+belongs together is checked from their configs when the prompt is encoded.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from audiogen_core.weights import (
     DEFAULT_MODEL_DIR_ENV,
-    TEXT_ENCODER,
+    MULTILINGUAL_SNAPSHOTS,
+    SNAPSHOTS,
     SnapshotKind,
     WeightsError,
     download_command,
@@ -46,13 +50,19 @@ def register_model_folder() -> None:
         folder_paths.add_model_folder_path(MODEL_KEY, default)
 
 
+def _same_role(kind: SnapshotKind) -> list[SnapshotKind]:
+    """``kind`` and its counterpart in the other checkpoint (English first)."""
+    kinds = [k for k in (*SNAPSHOTS, *MULTILINGUAL_SNAPSHOTS) if k.role == kind.role]
+    return list(dict.fromkeys(kinds))
+
+
 def search_roots(kind: SnapshotKind) -> list[Path]:
     """The folders whose subfolders may hold ``kind``'s snapshot, in lookup order."""
     folder_paths = comfy_compat.folder_paths
     if folder_paths is None:
         env = os.environ.get(DEFAULT_MODEL_DIR_ENV)
         return [Path(env)] if env else []
-    keys = [MODEL_KEY] + ([TEXT_ENCODER_KEY] if kind is TEXT_ENCODER else [])
+    keys = [MODEL_KEY] + ([TEXT_ENCODER_KEY] if kind.role == "text_encoder" else [])
     roots: list[Path] = []
     for key in keys:
         if key in folder_paths.folder_names_and_paths:
@@ -65,20 +75,23 @@ def _holds(folder: Path, kind: SnapshotKind) -> bool:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(config, dict) and config.get("model_type") in kind.model_types
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    return any(model_type in k.model_types for k in _same_role(kind))
 
 
 def list_snapshots(kind: SnapshotKind) -> list[str]:
-    """Folder names for a loader's list: the official name first, then every match found.
+    """Folder names for a loader's list: the official names first, then every match found.
 
-    The official name is always offered, even before the weights are downloaded, so shipped
-    workflows pass ComfyUI's list check and the loader can say where to put the files.
+    The official names (of both checkpoints) are always offered, even before the weights are
+    downloaded, so shipped workflows pass ComfyUI's list check and the loader can say where
+    to put the files.
     """
     found = []
     for root in search_roots(kind):
         if root.is_dir():
             found += sorted(p.name for p in root.iterdir() if p.is_dir() and _holds(p, kind))
-    return list(dict.fromkeys([kind.folder_name, *found]))
+    official = [k.folder_name for k in _same_role(kind)]
+    return list(dict.fromkeys([*official, *found]))
 
 
 def resolve_snapshot(kind: SnapshotKind, name: str) -> Path:
@@ -91,6 +104,8 @@ def resolve_snapshot(kind: SnapshotKind, name: str) -> Path:
     for root in roots:
         if (root / name).is_dir():
             return root / name
+    # Name the download of the checkpoint asked for (the multilingual one by its name).
+    kind = next((k for k in _same_role(kind) if k.folder_name == name), kind)
     if roots:
         where = "\n".join(f"  {root}" for root in roots)
         target = roots[0] / kind.folder_name

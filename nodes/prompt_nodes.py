@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from audiogen_core.prompt import VIEWS, compose_views, parse_prompt
+import logging
+
+from audiogen_core.prompt import VIEWS, compose_views, language_rule_warning, parse_prompt
 
 from . import common
 
+logger = logging.getLogger(__name__)
+
 VIEW_TOOLTIPS = {
-    "caption": "Required. The whole scene in one or two sentences: who and what is heard, where.",
+    "caption": "Required. The whole scene in one or two sentences: who and what is heard, where. "
+    "In English, also with the multilingual model.",
     "speech": "Optional. Who speaks and how: voice, gender, age, accent, emotion, pace.",
-    "asr": "Optional. The exact words spoken (a transcript), in quotes or plain text.",
+    "asr": "Optional. The exact words spoken (a transcript), in quotes or plain text. With the "
+    "multilingual model (Dasheng-AudioGen-Multilingual) write only this view in the spoken "
+    "language (Spanish, Portuguese, Russian, French, Japanese, Korean, German) and the other "
+    "views in English.",
     "sfx": "Optional. Sound effects: discrete events such as footsteps, a door, a bark.",
     "music": "Optional. Background music: genre, instruments, mood, tempo.",
     "env": "Optional. Ambience: the continuous background of the place (rain, traffic, wind).",
@@ -65,6 +73,8 @@ class AudioGenCaptionComposer:
             prompt = compose_views(
                 caption=caption, speech=speech, asr=asr, sfx=sfx, music=music, env=env
             )
+        if warning := language_rule_warning(prompt):
+            logger.warning("%s: %s", self.DISPLAY_NAME, warning)
         return (prompt, prompt)
 
 

@@ -17,7 +17,16 @@ import pytest  # noqa: E402
 from tiny_snapshots import write_tiny_snapshots  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def converted_tokenizer_cache(tmp_path_factory):
+    """Tokenizers converted from spiece.model are cached here, never in the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("cache")
+        patch.setenv("AUDIOGEN_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """The three tiny snapshots (official folder names and layout), written once."""
+    """The tiny snapshots of both checkpoints (official folder names and layout), written once."""
     return write_tiny_snapshots(tmp_path_factory.mktemp("models"))

@@ -1,14 +1,19 @@
 """Tiny random-weight snapshot folders laid out exactly like the official ones.
 
 ``write_tiny_snapshots(root)`` writes ``root/Dasheng-AudioGen``, ``root/dashengtokenizer`` and
-``root/flan-t5-large`` (config.json + model.safetensors, plus tokenizer.json for T5), so the
-real loaders, pipeline, CLI and nodes can run end to end in seconds on a CPU.
+``root/flan-t5-large`` (config.json + model.safetensors, plus tokenizer.json for T5), and the
+multilingual pair ``root/Dasheng-AudioGen-Multilingual`` and ``root/mt5-large`` (spiece.model
+and tokenizer_config.json instead of tokenizer.json, as google/mt5-large ships), so the real
+loaders, pipeline, CLI and nodes can run end to end in seconds on a CPU.
 
 The generator and audio tokenizer reuse the reference-made weights of the golden fixtures
 (small dims, official key names). The generator's global duration head is tamed so that
 every prompt predicts about one second, keeping predicted-length runs short. The T5 is a
 random 2-layer model stored the way the official flan-t5 file is: encoder and decoder
-together, the embedding only as ``shared.weight``.
+together, the embedding only as ``shared.weight``. The multilingual generator is the same
+generator with the official multilingual config change (``text_encoder_name`` is
+google/mt5-large); its mT5 has model_type ``mt5``, untied embeddings and a vocabulary padded
+past the sentencepiece pieces to a multiple of 128, as mt5-large's 250,112 rows are.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 import torch
 from golden_io import SHIPPED_GOLDEN_DIR, load_case
 from safetensors.torch import save_file
-from t5_test_tokenizer import build_t5_tokenizer
+from t5_test_tokenizer import build_t5_tokenizer, write_mt5_tokenizer_files
 
 PREDICTED_SECONDS = 1.0
 T5_LAYERS = 2
@@ -39,6 +44,23 @@ def _generator_files() -> tuple[dict, dict[str, torch.Tensor]]:
 def _audio_tokenizer_files() -> tuple[dict, dict[str, torch.Tensor]]:
     case = load_case(SHIPPED_GOLDEN_DIR / "case_d_tokenizer_decode.safetensors")
     return case.meta["tokenizer_config"], dict(case.weights)
+
+
+MT5_VOCAB_MULTIPLE = 128
+
+
+def _mt5_config(t5_config: dict, pieces: int) -> dict:
+    """google/mt5-large's config.json fields on the tiny dimensions."""
+    config = {k: v for k, v in t5_config.items() if k != "n_positions"}
+    vocab_size = -(-pieces // MT5_VOCAB_MULTIPLE) * MT5_VOCAB_MULTIPLE
+    return {
+        **config,
+        "model_type": "mt5",
+        "architectures": ["MT5ForConditionalGeneration"],
+        "tie_word_embeddings": False,
+        "tokenizer_class": "T5Tokenizer",
+        "vocab_size": vocab_size,
+    }
 
 
 def _t5_files(d_model: int, vocab_size: int) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -112,4 +134,22 @@ def write_tiny_snapshots(root: Path) -> Path:
     t5_config, t5_weights = _t5_files(t5_dim, tokenizer.get_vocab_size())
     _write(root / "flan-t5-large", t5_config, t5_weights)
     tokenizer.save(str(root / "flan-t5-large" / "tokenizer.json"))
+    write_multilingual_snapshots(root, gen_config, gen_weights)
     return root
+
+
+def write_multilingual_snapshots(
+    root: Path, gen_config: dict, gen_weights: dict[str, torch.Tensor]
+) -> None:
+    """The multilingual generator and its mT5 text encoder, beside the English ones."""
+    import sentencepiece
+
+    multilingual_config = {**gen_config, "text_encoder_name": "google/mt5-large"}
+    _write(root / "Dasheng-AudioGen-Multilingual", multilingual_config, gen_weights)
+    spiece = write_mt5_tokenizer_files(root / "mt5-large")
+    pieces = sentencepiece.SentencePieceProcessor(model_file=str(spiece)).get_piece_size()
+    t5_dim = gen_weights["content_encoder.text_encoder.proj.weight"].shape[1]
+    t5_config, _ = _t5_files(t5_dim, 1)
+    mt5_config = _mt5_config(t5_config, pieces)
+    _, mt5_weights = _t5_files(t5_dim, mt5_config["vocab_size"])
+    _write(root / "mt5-large", mt5_config, mt5_weights)

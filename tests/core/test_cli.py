@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile
+
+from audiogen_core.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,3 +152,62 @@ def test_download_failure_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
     assert "Traceback" not in result.stderr
     assert "Downloading mispeech/Dasheng-AudioGen" in result.stderr
     assert not (tmp_path / "a.wav").exists()
+
+
+def test_multilingual_generate_warns_about_a_view_not_in_english(tiny_model_dir, tmp_path):
+    out = tmp_path / "narration.wav"
+    result = run_cli(
+        "generate",
+        "--caption",
+        "A woman narrates a story",
+        "--asr",
+        "Había una vez una niña que cantaba.",
+        "--env",
+        "Тихая комната",
+        "--out",
+        str(out),
+        "--duration",
+        "0.5",
+        "--steps",
+        "1",
+        "--model-dir",
+        str(tiny_model_dir),
+        "--multilingual",
+    )
+    assert result.returncode == 0, result.stderr
+    assert soundfile.info(str(out)).frames == 8000
+    assert "warning: Not in English: <|env|> (cyrillic)." in result.stderr
+
+
+def test_mismatched_generator_and_text_encoder_is_a_clear_error(tiny_model_dir, tmp_path, capsys):
+    code = main(
+        [
+            "generate",
+            "--caption",
+            "x",
+            "--out",
+            str(tmp_path / "a.wav"),
+            "--model-dir",
+            str(tiny_model_dir),
+            "--text-encoder",
+            str(tiny_model_dir / "mt5-large"),
+        ]
+    )
+    stderr = capsys.readouterr().err
+    assert code == 2 and str(tiny_model_dir / "Dasheng-AudioGen") in stderr
+    assert "google/mt5-large" in stderr and not (tmp_path / "a.wav").exists()
+
+
+def test_missing_weights_point_at_the_checkpoint_that_is_there(tiny_model_dir, tmp_path, capsys):
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("Dasheng-AudioGen-Multilingual", "mt5-large", "dashengtokenizer"):
+        (models / name).symlink_to(tiny_model_dir / name)
+    args = ["generate", "--caption", "x", "--out", str(tmp_path / "a.wav")]
+    assert main([*args, "--model-dir", str(models)]) == 2
+    stderr = capsys.readouterr().err
+    assert "add --multilingual to use it" in stderr
+    assert "hf download google/flan-t5-large --local-dir" in stderr
+    with pytest.raises(SystemExit):
+        main(["download", "--help"])
+    assert "--multilingual" in capsys.readouterr().out

@@ -372,3 +372,42 @@ def test_compose_views_refuses_tags_typed_inside_a_view():
         compose_views(caption="a dog <|sfx")
     with pytest.raises(ValueError, match="caption.*required"):
         compose_views(caption="  ")
+
+
+# ---------------------------------------------------------------- language rule (multilingual)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "<|caption|> A woman narrates calmly <|asr|> Hola, ¿cómo estás?",
+        "<|caption|> A girl speaks <|asr|> こんにちは、元気ですか？",
+        "<|caption|> A man speaks <|speech|> deep voice <|asr|> Привет <|env|> quiet room",
+        # A few foreign letters in an English view (a quoted name) are fine.
+        "<|caption|> A man says the word 雨 in a quiet room",
+        "<|caption|> Café ambience, crème brûlée, naïve Übermut",
+    ],
+)
+def test_language_rule_accepts_english_views(prompt):
+    from audiogen_core.prompt import language_rule_warning
+
+    assert language_rule_warning(prompt) is None
+
+
+def test_language_rule_names_each_view_not_in_latin_script():
+    from audiogen_core.prompt import language_rule_warning
+
+    warning = language_rule_warning(
+        "<|caption|> 女性が話す <|speech|> 穏やかな声 <|asr|> こんにちは <|env|> Тихая комната"
+    )
+    assert warning is not None
+    assert "<|caption|> (cjk)" in warning and "<|speech|> (hiragana)" in warning
+    assert "<|env|> (cyrillic)" in warning and "<|asr|> (hiragana)" not in warning
+    assert "English" in warning
+
+
+def test_language_rule_reads_raw_prompts_in_any_order():
+    from audiogen_core.prompt import language_rule_warning
+
+    warning = language_rule_warning("<|caption|> A man <|asr|> 안녕하세요 <|sfx|> 문 닫는 소리")
+    assert warning is not None and warning.startswith("Not in English: <|sfx|> (hangul)")

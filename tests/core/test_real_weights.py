@@ -1,7 +1,8 @@
 """Checks on the official weights, run only where they are on disk.
 
 Set ``AUDIOGEN_REAL_MODEL_DIR`` to the folder holding ``Dasheng-AudioGen/``,
-``dashengtokenizer/`` and ``flan-t5-large/`` (as downloaded from the Hub) and run
+``dashengtokenizer/`` and ``flan-t5-large/`` (as downloaded from the Hub; add
+``Dasheng-AudioGen-Multilingual/`` and ``mt5-large/`` to check that checkpoint too) and run
 ``python -m pytest -q tests -m real_weights``. CI has no copy of the 13 GB of weights, so
 these tests skip there.
 """
@@ -52,3 +53,23 @@ def test_official_model_predicts_a_plausible_duration_and_generates_exactly(root
     assert result.waveform.shape == (1, 1, 40000)
     assert torch.isfinite(result.waveform).all()
     assert result.waveform.abs().max() > 1e-3  # not silence
+
+
+MULTILINGUAL_PROMPT = (
+    "<|caption|> A woman tells a story in a quiet room "
+    "<|speech|> warm female voice, slow and clear "
+    "<|asr|> Había una vez una niña que soñaba con las estrellas. <|env|> quiet room"
+)
+
+
+def test_official_multilingual_checkpoint_generates(root):
+    if not (root / "Dasheng-AudioGen-Multilingual").is_dir():
+        pytest.skip("the multilingual snapshots are not in AUDIOGEN_REAL_MODEL_DIR")
+    pipe = AudioGenPipeline.from_model_dir(root, multilingual=True, device="auto", dtype="auto")
+    assert pipe.text_encoder.family == "mt5"
+    assert pipe.text_encoder.model.config.vocab_size == 250112
+    ids, _ = pipe.text_encoder.tokenizer([MULTILINGUAL_PROMPT])
+    assert 2 not in ids[0].tolist()  # mT5's vocabulary covers the Spanish words
+    result = pipe.generate(MULTILINGUAL_PROMPT, seed=0, steps=25, duration_s=2.5)
+    assert result.waveform.shape == (1, 1, 40000) and torch.isfinite(result.waveform).all()
+    assert result.waveform.abs().max() > 1e-3

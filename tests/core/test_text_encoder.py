@@ -43,11 +43,12 @@ def _transformers():
     )
 
 
-def _reference(config: dict):
+def _reference(config: dict, family: str = "T5"):
+    """transformers' ``T5EncoderModel`` (or ``MT5EncoderModel``) with random weights."""
     transformers = _transformers()
     torch.manual_seed(0)
-    hf_config = transformers.T5Config(**config, attn_implementation="eager")
-    model = transformers.T5EncoderModel(hf_config).eval()
+    hf_config = getattr(transformers, f"{family}Config")(**config, attn_implementation="eager")
+    model = getattr(transformers, f"{family}EncoderModel")(hf_config).eval()
     with torch.no_grad():
         # Non-trivial norm weights so a wrong norm order would show.
         for name, param in model.named_parameters():
@@ -120,6 +121,56 @@ def test_relu_variant_matches_transformers():
     with torch.no_grad():
         out = ours(ids, mask)
     assert _scaled_error(out, _reference_output(reference, ids, mask), mask) < 1e-5
+
+
+# google/mt5-large's config.json (its Hub file), as the multilingual checkpoint uses it.
+MT5_LARGE = {
+    "model_type": "mt5",
+    "architectures": ["T5ForConditionalGeneration"],
+    "d_ff": 2816,
+    "d_kv": 64,
+    "d_model": 1024,
+    "decoder_start_token_id": 0,
+    "dropout_rate": 0.1,
+    "eos_token_id": 1,
+    "feed_forward_proj": "gated-gelu",
+    "initializer_factor": 1.0,
+    "is_encoder_decoder": True,
+    "layer_norm_epsilon": 1e-06,
+    "num_decoder_layers": 24,
+    "num_heads": 16,
+    "num_layers": 24,
+    "output_past": True,
+    "pad_token_id": 0,
+    "relative_attention_num_buckets": 32,
+    "tie_word_embeddings": False,
+    "tokenizer_class": "T5Tokenizer",
+    "vocab_size": 250112,
+}
+
+
+def test_mt5_matches_transformers_mt5_encoder():
+    config = {**TINY, "vocab_size": 300, "tie_word_embeddings": False}
+    reference, config_dict = _reference(config, family="MT5")
+    assert config_dict["model_type"] == "mt5"
+    ours = _ours(reference, config_dict)
+    ids, mask = _batch(config["vocab_size"])
+    ids[0, :5] = torch.tensor([299, 298, 257, 256, 3])  # rows past flan-t5's vocabulary size
+    with torch.no_grad():
+        out = ours(ids, mask)
+    expected = _reference_output(reference, ids, mask)
+    assert _scaled_error(out, expected, torch.ones_like(mask)) < 1e-5
+
+
+def test_meta_construction_of_mt5_large_matches_transformers():
+    transformers = _transformers()
+    with torch.device("meta"):
+        ours = T5Encoder.from_config(MT5_LARGE)
+        reference = transformers.MT5EncoderModel(transformers.MT5Config(**MT5_LARGE))
+    expected = {k: tuple(v.shape) for k, v in reference.state_dict().items() if k != TIED_KEY}
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == expected
+    assert ours.config.vocab_size == 250112 and ours.config.activation == "gelu_new"
+    assert ours.config.relative_attention_max_distance == 128  # absent from the file: default
 
 
 def test_padding_does_not_change_valid_tokens(tiny):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from audiogen_core.weights import WeightsError
+from nodes.generation import AudioGenTextEncode
 from nodes.loaders import (
     AudioGenAudioTokenizerLoader,
     AudioGenModelLoader,
@@ -23,6 +24,21 @@ def test_loaders_load_the_official_folder_names_standalone(standalone):
     assert text_encoder.dtype == torch.float32  # auto on the CPU
     assert tokenizer.component.dtype == torch.bfloat16
     assert not tokenizer.component.has_encoder
+
+
+def test_loaders_load_the_multilingual_pair_and_text_encode_refuses_a_mixed_one(standalone):
+    (multilingual,) = AudioGenModelLoader().load("Dasheng-AudioGen-Multilingual", "cpu", "fp32")
+    (mt5,) = AudioGenTextEncoderLoader().load("mt5-large", "cpu", "fp32")
+    (flan,) = AudioGenTextEncoderLoader().load("flan-t5-large", "cpu", "fp32")
+    prompt = "<|caption|> A woman speaks <|asr|> Hola, ¿cómo estás?"
+    (cond,) = AudioGenTextEncode().encode(mt5, multilingual, prompt)["result"][:1]
+    assert cond.batch_size == 1
+    with pytest.raises(WeightsError) as caught:
+        AudioGenTextEncode().encode(flan, multilingual, prompt)
+    message = str(caught.value)
+    assert message.startswith("AudioGen Text Encode: ")
+    assert str(standalone / "Dasheng-AudioGen-Multilingual") in message
+    assert str(standalone / "flan-t5-large") in message
 
 
 def test_tokenizer_loads_its_encoder_on_request(standalone):

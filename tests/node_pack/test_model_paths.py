@@ -8,8 +8,17 @@ import shutil
 import pytest
 from comfy_standins import StandInFolderPaths
 
-from audiogen_core.weights import AUDIO_TOKENIZER, GENERATOR, TEXT_ENCODER, WeightsError
+from audiogen_core.weights import (
+    AUDIO_TOKENIZER,
+    GENERATOR,
+    MULTILINGUAL_GENERATOR,
+    TEXT_ENCODER,
+    WeightsError,
+)
 from nodes import comfy_compat, model_paths
+
+OFFICIAL_GENERATORS = ["Dasheng-AudioGen", "Dasheng-AudioGen-Multilingual"]
+OFFICIAL_TEXT_ENCODERS = ["flan-t5-large", "mt5-large"]
 
 
 @pytest.fixture
@@ -48,16 +57,46 @@ def test_folders_are_listed_by_their_config_not_their_name(folder_paths, tiny_mo
         tmp_path / "ComfyUI" / "models" / "text_encoders" / "flan-t5-large",
     )
 
-    assert model_paths.list_snapshots(GENERATOR) == ["Dasheng-AudioGen", "my-finetune"]
+    assert model_paths.list_snapshots(GENERATOR) == [*OFFICIAL_GENERATORS, "my-finetune"]
     assert model_paths.list_snapshots(AUDIO_TOKENIZER) == ["dashengtokenizer"]
-    assert model_paths.list_snapshots(TEXT_ENCODER) == ["flan-t5-large"]
+    assert model_paths.list_snapshots(TEXT_ENCODER) == OFFICIAL_TEXT_ENCODERS
     found = model_paths.resolve_snapshot(TEXT_ENCODER, "flan-t5-large")
     assert found == tmp_path / "ComfyUI" / "models" / "text_encoders" / "flan-t5-large"
 
 
 def test_the_official_name_is_offered_before_the_weights_exist(folder_paths):
     model_paths.register_model_folder()
-    assert model_paths.list_snapshots(GENERATOR) == ["Dasheng-AudioGen"]
+    assert model_paths.list_snapshots(GENERATOR) == OFFICIAL_GENERATORS
+    assert model_paths.list_snapshots(MULTILINGUAL_GENERATOR) == OFFICIAL_GENERATORS
+
+
+def test_the_multilingual_pair_is_found_beside_or_under_text_encoders(
+    folder_paths, tiny_model_dir, tmp_path
+):
+    model_paths.register_model_folder()
+    models = tmp_path / "ComfyUI" / "models"
+    shutil.copytree(
+        tiny_model_dir / "Dasheng-AudioGen-Multilingual",
+        models / "audiogen" / "Dasheng-AudioGen-Multilingual",
+    )
+    shutil.copytree(tiny_model_dir / "mt5-large", models / "text_encoders" / "mt5-large")
+    shutil.copytree(tiny_model_dir / "mt5-large", models / "audiogen" / "mt5-spanish-tuned")
+    assert model_paths.list_snapshots(TEXT_ENCODER) == [
+        *OFFICIAL_TEXT_ENCODERS,
+        "mt5-spanish-tuned",
+    ]
+    found = model_paths.resolve_snapshot(TEXT_ENCODER, "mt5-large")
+    assert found == models / "text_encoders" / "mt5-large"
+    found = model_paths.resolve_snapshot(GENERATOR, "Dasheng-AudioGen-Multilingual")
+    assert found == models / "audiogen" / "Dasheng-AudioGen-Multilingual"
+
+
+def test_a_missing_multilingual_folder_names_its_own_download(folder_paths):
+    model_paths.register_model_folder()
+    with pytest.raises(WeightsError) as caught:
+        model_paths.resolve_snapshot(TEXT_ENCODER, "mt5-large")
+    assert "hf download google/mt5-large --revision refs/pr/2 --local-dir" in str(caught.value)
+    assert "text_encoders" in str(caught.value)
 
 
 def test_a_missing_folder_says_where_it_was_looked_for_and_how_to_download(folder_paths):

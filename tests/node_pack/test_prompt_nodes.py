@@ -75,3 +75,14 @@ def test_parser_errors_name_the_node_and_the_fix(text, complaint):
     with pytest.raises(ValueError, match=r"^AudioGen Caption Parser: ") as caught:
         AudioGenCaptionParser().parse(text)
     assert complaint in str(caught.value)
+
+
+def test_composer_warns_when_a_descriptive_view_is_not_in_english(caplog):
+    views = {**VIEWS, "caption": "女性が静かに語る", "asr": "こんにちは"}
+    with caplog.at_level("WARNING", logger="nodes.prompt_nodes"):
+        AudioGenCaptionComposer().compose(**views)
+    assert "AudioGen Caption Composer: Not in English: <|caption|>" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nodes.prompt_nodes"):
+        AudioGenCaptionComposer().compose(**{**VIEWS, "asr": "こんにちは"})
+    assert caplog.text == ""

@@ -20,6 +20,7 @@ import soundfile as sf
 from comfy_standins import FFMPEG, FFPROBE, StandInFolderPaths, bind_core_nodes, probe
 from workflow_graph import check_workflow, execute, to_prompt
 
+from audiogen_core.prompt import language_rule_warning
 from nodes import NODE_CLASS_MAPPINGS
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
@@ -65,9 +66,15 @@ def test_workflow_matches_the_node_definitions(name, registry):
     assert check_workflow(workflow, registry) == []
     used = {n["type"] for n in workflow["nodes"]}
     assert used <= set(NODE_CLASS_MAPPINGS) | CORE_NODE_TYPES
+    # The official folders of one checkpoint: English, or multilingual when its name says so.
+    generator, text_encoder = (
+        ("Dasheng-AudioGen-Multilingual", "mt5-large")
+        if "multilingual" in name
+        else ("Dasheng-AudioGen", "flan-t5-large")
+    )
     for loader, official in (
-        ("AudioGenModelLoader", "Dasheng-AudioGen"),
-        ("AudioGenTextEncoderLoader", "flan-t5-large"),
+        ("AudioGenModelLoader", generator),
+        ("AudioGenTextEncoderLoader", text_encoder),
         ("AudioGenAudioTokenizerLoader", "dashengtokenizer"),
     ):
         assert all(n["widgets_values"][0] == official for n in nodes_of(workflow, loader))
@@ -220,6 +227,25 @@ def test_text_to_scene_runs_and_saves_the_predicted_length(comfy_run):
     for path in (saved, preview):
         info = sf.info(path)
         assert (info.samplerate, info.frames, info.channels) == (16000, frames * 640, 1)
+
+
+def test_multilingual_narration_encodes_spanish_words_with_mt5(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-multilingual-narration")
+    (prompt, _) = output_of(workflow, run, "AudioGenCaptionComposer")
+    assert "<|asr|> Había una vez, en un pueblo junto al mar" in prompt
+    assert language_rule_warning(prompt) is None  # the views are in English
+    (text_encoder,) = output_of(workflow, run, "AudioGenTextEncoderLoader")
+    assert text_encoder.component.family == "mt5"
+    assert not (text_encoder.folder / "tokenizer.json").exists()
+    cond, _ = output_of(workflow, run, "AudioGenTextEncode")
+    assert cond.token_counts == [text_encoder.component.count_tokens(prompt)]
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    frames = cond.predicted_frames[0]
+    assert audio["sample_rate"] == 16000 and audio["waveform"].shape == (1, 1, frames * 640)
+    (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
+    assert saved.name == "AudioGen_narration_00001_.flac"
+    assert sf.info(saved).frames == frames * 640
 
 
 def test_stems_are_generated_per_view_and_mixed(comfy_run):
