@@ -23,7 +23,13 @@ from torch import Tensor, nn
 
 from .adapter import AdapterOutput, ContentAdapter, frames_mask, global_latent_frames
 from .dit import LayerFusionDiT, StepConstants, config_value
-from .sampling import ProgressCallback, euler_sample, sigma_schedule
+from .sampling import (
+    ProgressCallback,
+    denoise_schedule,
+    euler_sample,
+    keep_known_frames,
+    start_sample,
+)
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,10 @@ class DashengAudioGenerator(nn.Module):
         guidance_scale: float = 5.0,
         sway_sampling_coef: float = -1.0,
         callback: ProgressCallback | None = None,
+        *,
+        init: Tensor | None = None,
+        noise_mask: Tensor | None = None,
+        denoise: float = 1.0,
     ) -> Tensor:
         """Latent (b, latent_dim, t) float32 from noise (b, latent_dim, t), channels-first.
 
@@ -226,10 +236,17 @@ class DashengAudioGenerator(nn.Module):
         are masked), so an item's last valid frame sees its first padded one. Guidance runs
         iff ``guidance_scale > 1``. ``callback(step, total)`` is called after every DiT
         evaluation; an exception it raises stops sampling and propagates.
+
+        Editing: ``init`` (shaped like ``noise``) is a latent to start from; ``denoise`` < 1
+        runs only the last part of the schedule (see ``sampling.denoise_schedule``), starting
+        from the init noised to that level. ``noise_mask`` (b or 1, t), 1 = regenerate and
+        0 = keep, keeps the init where it is 0 (``sampling.keep_known_frames``).
         """
-        sigmas = sigma_schedule(num_steps, sway_sampling_coef)
+        sigmas = denoise_schedule(num_steps, sway_sampling_coef, denoise)
         cond = cond.to(self.device)
         self._check_noise(cond, noise)
+        self._check_init(noise, init, noise_mask, denoise)
+        noise = noise.to(self.device).float()
         guidance = guidance_scale > 1.0
         constants = self.step_constants(cond, noise.shape[-1], guidance)
 
@@ -241,4 +258,38 @@ class DashengAudioGenerator(nn.Module):
             uncond, conditioned = out.chunk(2)
             return uncond + guidance_scale * (conditioned - uncond)
 
-        return euler_sample(velocity, noise.to(self.device), sigmas, callback)
+        if init is None:
+            return euler_sample(velocity, noise, sigmas, callback)
+        init = init.to(self.device).float()
+        start = start_sample(init, noise, sigmas[0].to(self.device))
+        after_step = None
+        if noise_mask is not None:
+            mask = noise_mask.to(device=self.device, dtype=torch.float32)[:, None, :]
+            after_step = keep_known_frames(init, noise, mask)
+        return euler_sample(velocity, start, sigmas, callback, after_step)
+
+    def _check_init(
+        self, noise: Tensor, init: Tensor | None, noise_mask: Tensor | None, denoise: float
+    ) -> None:
+        if init is None:
+            if noise_mask is not None or denoise != 1.0:
+                raise ValueError(
+                    "noise_mask and denoise < 1 need an init latent to keep or start from"
+                )
+            return
+        if init.dim() != 3 or init.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"init must be (batch, latent_dim={self.latent_dim}, frames), got "
+                f"{tuple(init.shape)}: is it a latent of another model size?"
+            )
+        if init.shape != noise.shape:
+            raise ValueError(
+                f"init {tuple(init.shape)} and noise {tuple(noise.shape)} must have one shape"
+            )
+        if noise_mask is not None:
+            rows = noise_mask.shape[0] if noise_mask.dim() == 2 else -1
+            if rows not in (1, noise.shape[0]) or noise_mask.shape[-1] != noise.shape[-1]:
+                raise ValueError(
+                    f"noise_mask must be (batch or 1, frames={noise.shape[-1]}), got "
+                    f"{tuple(noise_mask.shape)}"
+                )
