@@ -220,8 +220,8 @@ def _add_edit_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="START:END",
-        help="regenerate only this range of --init-audio in seconds (repeatable); the rest is "
-        "kept exactly",
+        help="regenerate only this range of --init-audio in seconds (repeatable); the rest "
+        "keeps the audio's latent exactly",
     )
     edit.add_argument(
         "--fade",
@@ -317,6 +317,8 @@ def _edit_options(args: argparse.Namespace) -> _EditOptions:
         "--extend-after": args.extend_after > 0,
     }
     ranges = [_parse_range(text) for text in args.regenerate]
+    if args.fade and not ranges:
+        raise CliError("--fade softens --regenerate ranges: give at least one --regenerate")
     if args.init_audio is None:
         given = [flag for flag, used in needs_init.items() if used]
         if given:

@@ -92,6 +92,7 @@ def test_long_duration_in_windows(tiny_model_dir, tmp_path, capsys):
         (["--duration", "3"], "--duration does not go with --init-audio"),
         (["--extend-after", "-1"], "--extend-after must be a finite number"),
         (["--extend-after", "2", "--denoise", "0.5"], "need --denoise 1"),
+        (["--fade", "0.2"], "--fade softens --regenerate ranges"),
     ],
 )
 def test_bad_edit_flags_are_one_line_errors(
@@ -109,6 +110,7 @@ def test_bad_edit_flags_are_one_line_errors(
     [
         (["--denoise", "0.5"], "--denoise needs --init-audio FILE"),
         (["--regenerate", "1:2"], "--regenerate needs --init-audio FILE"),
+        (["--regenerate", "1:2", "--fade", "0.2"], "--regenerate needs --init-audio FILE"),
         (["--extend-before", "1"], "--extend-before needs --init-audio FILE"),
         (["--init-audio", "missing.wav"], "--init-audio missing.wav does not exist"),
     ],
