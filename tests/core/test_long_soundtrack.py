@@ -178,3 +178,50 @@ def test_peak_memory_of_three_minutes_stays_near_one_windows(tiny_model_dir):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["180"]["samples"] == 180 * 16000
     assert report["180"]["peak_mb"] <= report["20"]["peak_mb"] + RSS_BOUND_MB, report
+
+
+def test_edits_of_a_long_clip_sample_only_the_windows_they_touch(pipe, cond, monkeypatch):
+    from audiogen_core.editing import regenerate_range
+
+    clip = pipe.sample(cond, seed=30, steps=2, duration_s=10.0, window_s=None)
+    clip = regenerate_range(clip, 3.5, 4.5)  # frames 87-112: across the first seam (100)
+    spy = SamplerSpy(pipe.generator)
+    monkeypatch.setattr(pipe.generator, "sample", spy)
+    seen = []
+    result = pipe.sample(
+        cond,
+        seed=31,
+        steps=2,
+        init=clip,
+        window_s=4.0,
+        overlap_s=1.0,
+        callback=lambda s, t: seen.append((s, t)),
+    )
+    # windows 0-100 and 75-175 hold regenerated frames; 150-250 has none and is not sampled
+    assert len(spy.calls) == 2 and seen[-1] == (4, 4)
+    kept = clip.noise_mask[0] == 0
+    assert torch.equal(result.latent[..., kept], clip.latent[..., kept])
+    second = spy.calls[1]
+    assert second["mask"][:, :25].eq(0).all()  # frames 75-100 come from the first window
+    assert torch.equal(second["out"][..., :25], spy.calls[0]["out"][..., 75:])
+    assert not torch.equal(result.latent[..., 100:112], clip.latent[..., 100:112])
+
+
+def test_audio_to_audio_of_a_long_clip_runs_every_window_with_context(pipe, cond, monkeypatch):
+    clip = pipe.sample(cond, seed=40, steps=2, duration_s=10.0, window_s=None)
+    spy = SamplerSpy(pipe.generator)
+    monkeypatch.setattr(pipe.generator, "sample", spy)
+    result = pipe.sample(
+        cond, seed=41, steps=2, init=clip, denoise=0.5, window_s=4.0, overlap_s=1.0
+    )
+    assert len(spy.calls) == 3
+    assert spy.calls[0]["mask"] is None  # the first window is plain audio-to-audio
+    windows = plan_windows(250, 100, 25)
+    for previous, call, window in zip(spy.calls, spy.calls[1:], windows[1:], strict=False):
+        # known context from the previous window, the rest starts from the clip itself
+        assert torch.equal(call["init"][..., :25], previous["out"][..., -25:])
+        assert torch.equal(
+            call["init"][..., 25:], clip.latent[..., window.start + 25 : window.stop]
+        )
+        assert call["mask"][:, :25].eq(0).all() and call["mask"][:, 25:].eq(1).all()
+    assert result.num_samples == clip.num_samples
