@@ -27,7 +27,14 @@ from .devices import resolve_device, resolve_dtype
 from .prompt import TOKEN_LIMIT, token_report, validate_prompt
 from .sampling import denoise_schedule, evaluated_steps
 from .timegrid import TimeGrid
-from .windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S, Window, plan_windows, window_frames
+from .windows import (
+    DEFAULT_OVERLAP_S,
+    DEFAULT_WINDOW_S,
+    Window,
+    context_mask,
+    plan_windows,
+    window_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -524,8 +531,9 @@ def _sample_windows(
     """One ``generator.sample`` call per window (see ``windows.py``), into one latent.
 
     A window's init is the latent so far: the caller's init, with the frames of earlier
-    windows already written in. Its first ``known`` frames get noise mask 0, so they are kept
-    exactly and the window is generated to continue them. Items without new frames in a
+    windows already written in. Its first ``known`` frames get the context mask (the first
+    half kept exactly, the second half blended in), so the window is generated to continue
+    them. Items without new frames in a
     window sit it out, and a window with nothing to regenerate (mask 0 throughout) is not
     sampled: its result would be its init, exactly.
     """
@@ -543,7 +551,9 @@ def _sample_windows(
                 if mask is None
                 else mask[items, window.start : window.stop].clone()
             )
-            window_mask[:, : window.known] = 0.0
+            window_mask[:, : window.known] = torch.minimum(
+                window_mask[:, : window.known], context_mask(window.known)
+            )
             valid = [window_mask[j, : lengths[i] - window.start] for j, i in enumerate(items)]
             items = [i for i, row in zip(items, valid, strict=True) if bool(row.any())]
             window_mask = window_mask[[j for j, row in enumerate(valid) if bool(row.any())]]

@@ -2,7 +2,8 @@
 
 A clip longer than one window is generated window by window. Each window after the first
 starts ``overlap`` frames before the previous one ended and keeps those frames as known
-context (noise mask 0), so the scene continues across the boundary instead of restarting.
+context through the noise mask (:func:`context_mask`), so the scene continues across the
+boundary instead of restarting.
 Only the window's frames are ever sampled at once, so memory follows the window, not the clip.
 
 Defaults: a 20 s window stays well inside what the backbone is laid out for
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from .timegrid import TimeGrid
 
 DEFAULT_WINDOW_S = 20.0
@@ -31,6 +34,21 @@ class Window:
     start: int
     stop: int
     known: int
+
+
+def context_mask(known: int) -> torch.Tensor:
+    """Noise mask (known,) over a window's overlap with the previous window.
+
+    The first half is kept exactly (0): the context the window continues. The second half
+    ramps linearly towards 1 (frame k of F weighs (k + 1) / (F + 1)): the previous window's
+    last frames are edge frames of its own generation (they see no frames after them) and
+    stand out from the frames before them, so the new window, which sees them from both sides,
+    blends in over them instead of butting against them.
+    """
+    mask = torch.zeros(known, dtype=torch.float32)
+    ramp = known - known // 2
+    mask[known // 2 :] = torch.arange(1, ramp + 1, dtype=torch.float32) / (ramp + 1)
+    return mask
 
 
 def window_frames(grid: TimeGrid, window_s: float, overlap_s: float) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import torch
 
 from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.timegrid import TimeGrid
-from audiogen_core.windows import Window, plan_windows, window_frames
+from audiogen_core.windows import Window, context_mask, plan_windows, window_frames
 
 PROMPT = "<|caption|> Rain on a tin roof, distant thunder"
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
@@ -79,13 +79,19 @@ def test_each_window_keeps_the_previous_windows_overlap_exactly(pipe, cond, monk
     windows = plan_windows(250, 100, 25)
     assert len(spy.calls) == len(windows) == 3
     assert spy.calls[0]["init"] is None  # the first window is a plain generation
-    for previous, call, window in zip(spy.calls, spy.calls[1:], windows[1:], strict=False):
-        assert call["mask"][:, :25].eq(0).all() and call["mask"][:, 25:].eq(1).all()
-        # the window starts from the previous window's last 25 frames and keeps them exactly
+    for previous, call in zip(spy.calls, spy.calls[1:], strict=False):
+        # the 25 overlap frames: 12 kept exactly, then a ramp over the previous window's end
+        mask = call["mask"][0]
+        assert torch.equal(mask[:25], context_mask(25)) and mask[25:].eq(1).all()
+        assert mask[:12].eq(0).all() and (mask[12:25].diff() > 0).all() and mask[24] < 1
+        # the window starts from the previous window's last 25 frames and keeps 12 exactly
         assert torch.equal(call["init"][..., :25], previous["out"][..., -25:])
-        assert torch.equal(call["out"][..., :25], previous["out"][..., -25:])
-        assert torch.equal(latent.latent[..., window.start : window.stop], call["out"])
-    assert torch.equal(latent.latent[..., :75], spy.calls[0]["out"][..., :75])
+        assert torch.equal(call["out"][..., :12], previous["out"][..., -25:-13])
+    # the result holds each window's frames up to where the next window's ramp begins
+    for call, window, after in zip(spy.calls, windows, windows[1:] + [None], strict=True):
+        stop = window.stop if after is None else after.start + 12
+        span = latent.latent[..., window.start : stop]
+        assert torch.equal(span, call["out"][..., : stop - window.start])
 
 
 def test_a_short_clip_is_one_window_and_unchanged_by_the_window_option(pipe, cond):
@@ -142,13 +148,29 @@ def test_no_step_at_window_boundaries_larger_than_elsewhere(pipe, cond):
     assert steps[~near].max() > 0.01 * audio.abs().max()
 
 
+def test_latent_steps_at_window_seams_are_like_steps_inside_a_window(pipe, cond):
+    # The frame-to-frame change of the latent where a window takes over stays within 1.1x
+    # the 99th percentile of the changes inside windows (clip ends excluded). Keeping the
+    # whole overlap fixed instead (mask 0 up to the seam) gives 1.5-1.8x on this model:
+    # the previous window's last frame is an edge frame of its own generation.
+    latent = pipe.sample(cond, seed=2, steps=8, duration_s=24.0, window_s=8.0, overlap_s=2.0)
+    z = latent.latent[0]
+    steps = (z[:, 1:] - z[:, :-1]).norm(dim=0)
+    near = torch.zeros_like(steps, dtype=torch.bool)
+    for window in plan_windows(600, 200, 50)[1:]:
+        seam = window.start + window.known
+        near[seam - 4 : seam + 3] = True
+    inside = steps[3:-3][~near[3:-3]]
+    assert steps[near].max() <= 1.1 * inside.quantile(0.99)
+
+
 RSS_SCRIPT = """
 import json, resource, sys
 from audiogen_core.pipeline import AudioGenPipeline
 pipe = AudioGenPipeline.from_model_dir(sys.argv[1], device="cpu", dtype="fp32")
 report = {}
 for seconds in (20.0, 180.0):  # one default window first, then nine times as long
-    out = pipe.generate("<|caption|> rain", seed=0, steps=2, duration_s=seconds)
+    out = pipe.generate("<|caption|> rain", seed=0, steps=1, duration_s=seconds)
     report[str(int(seconds))] = {
         "samples": out.waveform.shape[-1],
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -202,8 +224,10 @@ def test_edits_of_a_long_clip_sample_only_the_windows_they_touch(pipe, cond, mon
     kept = clip.noise_mask[0] == 0
     assert torch.equal(result.latent[..., kept], clip.latent[..., kept])
     second = spy.calls[1]
-    assert second["mask"][:, :25].eq(0).all()  # frames 75-100 come from the first window
-    assert torch.equal(second["out"][..., :25], spy.calls[0]["out"][..., 75:])
+    # frames 75-100 are context, and frames the user keeps stay kept inside the ramp too
+    expected = torch.minimum(clip.noise_mask[0, 75:100], context_mask(25))
+    assert torch.equal(second["mask"][0, :25], expected)
+    assert torch.equal(second["out"][..., :12], spy.calls[0]["out"][..., 75:87])
     assert not torch.equal(result.latent[..., 100:112], clip.latent[..., 100:112])
 
 
@@ -223,5 +247,6 @@ def test_audio_to_audio_of_a_long_clip_runs_every_window_with_context(pipe, cond
         assert torch.equal(
             call["init"][..., 25:], clip.latent[..., window.start + 25 : window.stop]
         )
-        assert call["mask"][:, :25].eq(0).all() and call["mask"][:, 25:].eq(1).all()
+        assert torch.equal(call["mask"][0, :25], context_mask(25))
+        assert call["mask"][:, 25:].eq(1).all()
     assert result.num_samples == clip.num_samples
