@@ -280,6 +280,8 @@ class _EditOptions:
 
         samples, rate = soundfile.read(str(self.init_audio), dtype="float32", always_2d=True)
         init = pipe.encode_audio(torch.from_numpy(samples.T.copy()), rate)
+        # The encoder (630 M parameters at full size) is not needed again in this run.
+        pipe.audio_tokenizer.encoder = None
         for text, start, end in self.ranges:
             try:
                 init = regenerate_range(init, start, end, self.fade)
