@@ -20,7 +20,12 @@ def latent_grid(latent: AudioLatent) -> TimeGrid:
 
 
 def current_mask(latent: AudioLatent) -> torch.Tensor:
-    """The latent's noise mask (B or 1, T), all 0 (keep everything) when it has none."""
+    """The latent's noise mask (B or 1, T), all 0 (keep everything) when it has none.
+
+    Marking starts from keeping everything; ``sample`` itself treats a latent without a mask
+    as all 1 (regenerate everything, the audio-to-audio case), as ComfyUI does with a LATENT
+    that has no ``noise_mask``.
+    """
     if latent.noise_mask is not None:
         return latent.noise_mask.float()
     return torch.zeros((1, latent.latent.shape[-1]), dtype=torch.float32)
