@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 import tempfile
 import time
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import limits
@@ -104,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         help="WAV sample format (default 16-bit PCM)",
     )
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_edit_args(gen)
     _add_model_args(gen)
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
@@ -375,6 +378,190 @@ def _umask() -> int:
     return mask
 
 
+def _add_edit_args(parser: argparse.ArgumentParser) -> None:
+    from .windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+
+    edit = parser.add_argument_group("editing audio and long clips")
+    edit.add_argument(
+        "--init-audio",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="start from this audio file (any rate, mixed to mono); the result has its length",
+    )
+    edit.add_argument(
+        "--denoise",
+        type=float,
+        default=1.0,
+        help="how much of the schedule to run from the init audio, in (0, 1] (default 1: "
+        "regenerate from noise; 0.6 keeps more of the original)",
+    )
+    edit.add_argument(
+        "--regenerate",
+        action="append",
+        default=[],
+        metavar="START:END",
+        help="regenerate only this range of --init-audio in seconds (repeatable); the rest "
+        "keeps the audio's latent exactly",
+    )
+    edit.add_argument(
+        "--fade",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="soft edge inside each --regenerate range (default 0)",
+    )
+    for side in ("before", "after"):
+        edit.add_argument(
+            f"--extend-{side}",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help=f"generate this much new audio {side} --init-audio",
+        )
+    edit.add_argument(
+        "--window",
+        type=float,
+        default=DEFAULT_WINDOW_S,
+        metavar="SECONDS",
+        help=f"longer clips are made window by window (default {DEFAULT_WINDOW_S:g}; 0 = one pass)",
+    )
+    edit.add_argument(
+        "--overlap",
+        type=float,
+        default=DEFAULT_OVERLAP_S,
+        metavar="SECONDS",
+        help=f"context each window keeps from the previous one (default {DEFAULT_OVERLAP_S:g})",
+    )
+
+
+@dataclass
+class _EditOptions:
+    """The checked editing and window flags."""
+
+    init_audio: Path | None
+    denoise: float
+    ranges: list[tuple[str, float, float]]
+    fade: float
+    extend_before: float
+    extend_after: float
+    window: float | None
+    overlap: float
+
+    def sample_options(self, pipe) -> dict:
+        """Keyword arguments for ``pipe.generate``: the init latent (encoded and marked here)
+        and the denoise and window settings."""
+        options = {"denoise": self.denoise, "window_s": self.window, "overlap_s": self.overlap}
+        if self.init_audio is None:
+            return options
+        import soundfile
+        import torch
+
+        from .editing import extend, regenerate_range
+
+        samples, rate = soundfile.read(str(self.init_audio), dtype="float32", always_2d=True)
+        init = pipe.encode_audio(torch.from_numpy(samples.T.copy()), rate)
+        # The encoder (630 M parameters at full size) is not needed again in this run.
+        pipe.audio_tokenizer.encoder = None
+        for text, start, end in self.ranges:
+            try:
+                init = regenerate_range(init, start, end, self.fade)
+            except ValueError as exc:
+                raise CliError(f"--regenerate {text}: {exc}") from exc
+        if self.extend_before or self.extend_after:
+            init = extend(init, self.extend_before, self.extend_after)
+        return {**options, "init": init}
+
+
+def _edit_options(args: argparse.Namespace) -> _EditOptions:
+    """Check every editing and window flag before any model is loaded."""
+    numbers = {
+        "--denoise": args.denoise,
+        "--fade": args.fade,
+        "--extend-before": args.extend_before,
+        "--extend-after": args.extend_after,
+        "--window": args.window,
+        "--overlap": args.overlap,
+    }
+    for flag, value in numbers.items():
+        if not math.isfinite(value) or (flag != "--denoise" and value < 0):
+            raise CliError(f"{flag} must be a finite number of seconds >= 0, got {value}")
+    if not 0.0 < args.denoise <= 1.0:
+        raise CliError(
+            f"--denoise must be in (0, 1] (1 = regenerate from noise), got {args.denoise}"
+        )
+    if args.window and args.overlap >= args.window:
+        raise CliError(f"--overlap {args.overlap:g} must be shorter than --window {args.window:g}")
+    needs_init = {
+        "--denoise": args.denoise < 1.0,
+        "--regenerate": bool(args.regenerate),
+        "--fade": args.fade > 0,
+        "--extend-before": args.extend_before > 0,
+        "--extend-after": args.extend_after > 0,
+    }
+    ranges = [_parse_range(text) for text in args.regenerate]
+    if args.fade and not ranges:
+        raise CliError("--fade softens --regenerate ranges: give at least one --regenerate")
+    if args.init_audio is None:
+        given = [flag for flag, used in needs_init.items() if used]
+        if given:
+            raise CliError(f"{given[0]} needs --init-audio FILE (the audio to edit)")
+    else:
+        clip_s = _audio_seconds(args.init_audio)
+        if args.duration is not None:
+            raise CliError(
+                "--duration does not go with --init-audio: the result has the audio's length; "
+                "lengthen it with --extend-before/--extend-after"
+            )
+        if args.denoise < 1.0 and (args.extend_before or args.extend_after):
+            raise CliError(
+                "--extend-before/--extend-after need --denoise 1: the new audio has nothing "
+                "to start from"
+            )
+        for text, start, end in ranges:
+            if start < 0 or end > clip_s:
+                raise CliError(
+                    f"--regenerate {text} lies outside {args.init_audio.name}, which is "
+                    f"{clip_s:.2f} s long"
+                )
+            if 2 * args.fade > end - start:
+                raise CliError(f"--fade {args.fade:g} is longer than half of --regenerate {text}")
+    return _EditOptions(
+        init_audio=args.init_audio,
+        denoise=args.denoise,
+        ranges=ranges,
+        fade=args.fade,
+        extend_before=args.extend_before,
+        extend_after=args.extend_after,
+        window=args.window or None,
+        overlap=args.overlap,
+    )
+
+
+def _parse_range(text: str) -> tuple[str, float, float]:
+    try:
+        start, end = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise CliError(
+            f"--regenerate expects START:END in seconds, e.g. 2.0:4.0, got {text!r}"
+        ) from None
+    if not (math.isfinite(start) and math.isfinite(end)) or start >= end:
+        raise CliError(f"--regenerate {text}: START must be before END (seconds)")
+    return text, start, end
+
+
+def _audio_seconds(path: Path) -> float:
+    import soundfile
+
+    if not path.is_file():
+        raise CliError(f"--init-audio {path} does not exist")
+    try:
+        info = soundfile.info(str(path))
+    except RuntimeError as exc:  # libsndfile's "format not recognised" and the like
+        raise CliError(f"--init-audio {path} is not audio soundfile can read: {exc}") from exc
+    return info.frames / info.samplerate
+
+
 class _StepPrinter:
     def __init__(self) -> None:
         self.start = time.monotonic()
@@ -397,6 +584,7 @@ def _generate(args: argparse.Namespace) -> int:
     # Everything a user can get wrong is checked before the first model loads.
     _check_arguments(args)
     prompt = _prompt(args)
+    edit = _edit_options(args)
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {_printable(prompt)}", file=sys.stderr)
@@ -408,6 +596,7 @@ def _generate(args: argparse.Namespace) -> int:
         folders["audio_tokenizer"],
         device=args.device,
         dtype=args.dtype,
+        include_audio_encoder=edit.init_audio is not None,
     )
     result = pipe.generate(
         prompt,
@@ -418,6 +607,7 @@ def _generate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         variations=args.variations,
         callback=_StepPrinter(),
+        **edit.sample_options(pipe),
     )
     clips = [result.waveform[i, 0, : result.num_samples[i]].numpy() for i in range(len(paths))]
     _write_wavs(paths, clips, result.sample_rate, args.format)

@@ -23,7 +23,13 @@ from torch import Tensor, nn
 
 from .adapter import AdapterOutput, ContentAdapter, frames_mask, global_latent_frames
 from .dit import LayerFusionDiT, StepConstants, config_value
-from .sampling import ProgressCallback, euler_sample, sigma_schedule
+from .sampling import (
+    ProgressCallback,
+    denoise_schedule,
+    euler_sample,
+    keep_known_frames,
+    start_sample,
+)
 from .text_encoder import T5Tokenizer
 
 
@@ -49,6 +55,10 @@ class GeneratorConditioning:
 
     def to(self, device: torch.device | str) -> GeneratorConditioning:
         return self._map(lambda t: t.to(device))
+
+    def index_select(self, index: Tensor) -> GeneratorConditioning:
+        """The items at ``index`` (a 1-D int64 tensor), in that order."""
+        return self._map(lambda t: t.index_select(0, index.to(t.device)))
 
     def expand(self, repeats: int) -> GeneratorConditioning:
         """Every item repeated ``repeats`` times consecutively (variations of each prompt)."""
@@ -228,6 +238,10 @@ class DashengAudioGenerator(nn.Module):
         guidance: float = 5.0,
         sway: float = -1.0,
         callback: ProgressCallback | None = None,
+        *,
+        init: Tensor | None = None,
+        noise_mask: Tensor | None = None,
+        denoise: float = 1.0,
     ) -> Tensor:
         """Latent (b, latent_dim, t) float32 from noise (b, latent_dim, t), channels-first.
 
@@ -235,10 +249,17 @@ class DashengAudioGenerator(nn.Module):
         are masked), so an item's last valid frame sees its first padded one. Guidance runs
         iff ``guidance > 1``. ``callback(step, total)`` is called after every DiT
         evaluation; an exception it raises stops sampling and propagates.
+
+        Editing: ``init`` (shaped like ``noise``) is a latent to start from; ``denoise`` < 1
+        runs only the last part of the schedule (see ``sampling.denoise_schedule``), starting
+        from the init noised to that level. ``noise_mask`` (b or 1, t), 1 = regenerate and
+        0 = keep, keeps the init where it is 0 (``sampling.keep_known_frames``).
         """
-        sigmas = sigma_schedule(steps, sway)
+        sigmas = denoise_schedule(steps, sway, denoise)
         cond = cond.to(self.device)
         self._check_noise(cond, noise)
+        self._check_init(noise, init, noise_mask, denoise)
+        noise = noise.to(self.device).float()
         guided = guidance > 1.0
         constants = self.step_constants(cond, noise.shape[-1], guided)
 
@@ -250,4 +271,38 @@ class DashengAudioGenerator(nn.Module):
             uncond, conditioned = out.chunk(2)
             return uncond + guidance * (conditioned - uncond)
 
-        return euler_sample(velocity, noise.to(self.device), sigmas, callback)
+        if init is None:
+            return euler_sample(velocity, noise, sigmas, callback)
+        init = init.to(self.device).float()
+        start = start_sample(init, noise, sigmas[0].to(self.device))
+        after_step = None
+        if noise_mask is not None:
+            mask = noise_mask.to(device=self.device, dtype=torch.float32)[:, None, :]
+            after_step = keep_known_frames(init, noise, mask)
+        return euler_sample(velocity, start, sigmas, callback, after_step)
+
+    def _check_init(
+        self, noise: Tensor, init: Tensor | None, noise_mask: Tensor | None, denoise: float
+    ) -> None:
+        if init is None:
+            if noise_mask is not None or denoise != 1.0:
+                raise ValueError(
+                    "noise_mask and denoise < 1 need an init latent to keep or start from"
+                )
+            return
+        if init.dim() != 3 or init.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"init must be (batch, latent_dim={self.latent_dim}, frames), got "
+                f"{tuple(init.shape)}: is it a latent of another model size?"
+            )
+        if init.shape != noise.shape:
+            raise ValueError(
+                f"init {tuple(init.shape)} and noise {tuple(noise.shape)} must have one shape"
+            )
+        if noise_mask is not None:
+            rows = noise_mask.shape[0] if noise_mask.dim() == 2 else -1
+            if rows not in (1, noise.shape[0]) or noise_mask.shape[-1] != noise.shape[-1]:
+                raise ValueError(
+                    f"noise_mask must be (batch or 1, frames={noise.shape[-1]}), got "
+                    f"{tuple(noise_mask.shape)}"
+                )

@@ -25,6 +25,7 @@ import torch
 from .devices import resolve_device, resolve_dtype
 from .generator import GeneratorConditioning
 from .limits import (
+    MAX_DURATION_S,
     SEED_MODULUS,
     check_duration,
     check_guidance,
@@ -35,9 +36,21 @@ from .limits import (
 )
 from .prompt import TOKEN_LIMIT, token_report, validate_prompt
 from .resampling import check_sample_rate, resample
+from .sampling import denoise_schedule, evaluated_steps
+from .timegrid import TimeGrid
+from .windows import (
+    DEFAULT_OVERLAP_S,
+    DEFAULT_WINDOW_S,
+    Window,
+    context_mask,
+    plan_windows,
+    window_frames,
+)
 
 logger = logging.getLogger(__name__)
 
+# Latents up to 30 s decode in one pass; longer ones in 30 s pieces (see decode).
+DECODE_CHUNK_FRAMES = 750
 StepCallback = Callable[[int, int], None]
 
 
@@ -73,6 +86,8 @@ class AudioLatent:
 
     ``lengths`` counts the valid frames of each item and ``num_samples`` the exact number of
     waveform samples each item decodes to (a user duration need not be a whole frame).
+    ``noise_mask`` (B or 1, T) float32, if set, says which frames ``sample(init=...)``
+    regenerates: 1 = regenerate, 0 = keep, soft values blend (see ``editing.py``).
     """
 
     latent: torch.Tensor
@@ -81,6 +96,7 @@ class AudioLatent:
     frame_rate: int
     sample_rate: int
     seeds: list[int] | None = None
+    noise_mask: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -267,11 +283,27 @@ class AudioGenPipeline:
         duration_s: float | None = None,
         variations: int = 1,
         callback: StepCallback | None = None,
+        *,
+        init: AudioLatent | None = None,
+        denoise: float = 1.0,
+        window_s: float | None = DEFAULT_WINDOW_S,
+        overlap_s: float = DEFAULT_OVERLAP_S,
     ) -> AudioLatent:
         """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length.
 
         Every argument is checked (see ``limits``) before any work starts. ``variations``
         samples of each prompt are made, consecutively, with seeds seed, seed + 1, ...
+
+        Editing: ``init`` is a latent to start from (encoded audio or an earlier result; one
+        item for all prompts, or one per prompt); the result has its length and sample count.
+        ``denoise`` in (0, 1] runs the last part of the schedule from the init noised to that
+        level (1 = from pure noise, as without init). ``init.noise_mask`` (``editing.py``)
+        keeps the init where it is 0; without a mask everything is regenerated.
+
+        Long clips: a length above ``window_s`` seconds is sampled window by window, each
+        window keeping the last ``overlap_s`` seconds of the previous one as known context
+        (``windows.py``); ``window_s=None`` samples any length in one pass. ``callback(step,
+        total)`` counts the steps of all windows; an exception it raises stops sampling.
         """
         generator = self._require("generator", "sample")
         if not isinstance(cond, Conditioning):
@@ -284,14 +316,35 @@ class AudioGenPipeline:
         sway = check_sway(sway, "sway")
         variations = check_variations(variations, "variations")
         duration_s = check_duration(duration_s, "duration_s")
+        if isinstance(denoise, bool) or not isinstance(denoise, (int, float, np.floating)):
+            raise TypeError(f"denoise must be a number in (0, 1], got {denoise!r}")
+        if not 0.0 < denoise <= 1.0:
+            raise ValueError(
+                f"denoise must be in (0, 1] (1 = regenerate from pure noise), got {denoise!r}"
+            )
+        if denoise < 1.0 and init is None:
+            raise ValueError(
+                f"denoise {denoise:g} < 1 needs an init latent to start from (encoded audio)"
+            )
+        if init is not None and duration_s is not None:
+            raise ValueError(
+                "duration_s and init do not go together: the result has the init's length; "
+                "lengthen it with editing.extend"
+            )
         base_seed = resolve_seed(seed)
 
         frame_rate = int(generator.frame_rate)
         sample_rate = int(generator.sample_rate)
         samples_per_frame = sample_rate // frame_rate
+        grid = TimeGrid(frame_rate=frame_rate, sample_rate=sample_rate)
+        window = None if window_s is None else window_frames(grid, window_s, overlap_s)
         tensors = cond.tensors.expand(variations) if variations > 1 else cond.tensors
         batch = int(tensors.latent_lengths.shape[0])
-        if duration_s is not None:
+        start = None
+        if init is not None:
+            start = _init_per_item(init, generator, cond.batch_size, variations)
+            lengths, num_samples = start.lengths.to(torch.int64), start.num_samples
+        elif duration_s is not None:
             frames = frames_for_duration(duration_s, frame_rate)
             lengths = torch.full((batch,), frames, dtype=torch.int64)
             num_samples = [round(duration_s * sample_rate)] * batch
@@ -308,14 +361,17 @@ class AudioGenPipeline:
         tensors = dataclasses.replace(tensors, latent_lengths=lengths)
 
         seeds = [(base_seed + j) % SEED_MODULUS for j in range(batch)]
-        noise = seeded_noise(seeds, int(generator.latent_dim), int(lengths.max()))
-        latent = generator.sample(
-            tensors.to(generator.device),
-            noise.to(generator.device),
-            steps=steps,
-            guidance=guidance,
-            sway=sway,
-            callback=callback,
+        num_frames = int(lengths.max()) if start is None else start.latent.shape[-1]
+        noise = seeded_noise(seeds, int(generator.latent_dim), num_frames)
+        latent = _sample_windows(
+            generator,
+            tensors,
+            noise,
+            start,
+            plan_windows(num_frames, *(window or (None, 0))),
+            dict(steps=steps, guidance=guidance, sway=sway),
+            denoise,
+            callback,
         )
         _check_finite(latent, "sampling", "the generator")
         return AudioLatent(
@@ -328,12 +384,17 @@ class AudioGenPipeline:
         )
 
     @torch.inference_mode()
-    def decode(self, latent: AudioLatent) -> torch.Tensor:
+    def decode(self, latent: AudioLatent, chunk_frames: int = DECODE_CHUNK_FRAMES) -> torch.Tensor:
         """Latent -> waveform (B, 1, N) float32 on the CPU, N = the longest item's samples.
 
         Each item is cut to its own ``num_samples``; a shorter item is zero past its end. A
         user duration that is not a whole number of frames (1/25 s) is met exactly by
         trimming, or by padding at most one frame's remainder with silence.
+
+        A latent longer than ``chunk_frames`` is decoded in pieces of that many frames, each
+        with the decoder's reach of extra frames on both sides whose samples are dropped
+        (``decode_context_frames``), so memory follows the piece and the audio is that of a
+        single pass, with no seams.
         """
         tokenizer = self._require("audio_tokenizer", "decode")
         if (latent.sample_rate, latent.frame_rate) != (tokenizer.sample_rate, tokenizer.frame_rate):
@@ -342,14 +403,27 @@ class AudioGenPipeline:
                 f"but the audio tokenizer decodes {tokenizer.frame_rate} frames/s to "
                 f"{tokenizer.sample_rate} Hz: use the tokenizer that belongs to the generator"
             )
+        if not isinstance(chunk_frames, int) or chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be a whole number >= 1, got {chunk_frames!r}")
         _check_finite(latent.latent, "sampling", "the generator")
-        decoded = tokenizer.decode(latent.latent).float().cpu()
-        _check_finite(decoded, "decoding", "the audio tokenizer")
+        frames = latent.latent  # (B, C, T), channels-first as the tokenizer takes it
+        count = frames.shape[-1]
+        per_frame = int(tokenizer.samples_per_frame)
         total = max(latent.num_samples)
-        out = torch.zeros((decoded.shape[0], 1, total), dtype=torch.float32)
-        for i, n in enumerate(latent.num_samples):
-            keep = min(n, decoded.shape[-1])
-            out[i, 0, :keep] = decoded[i, :keep]
+        out = torch.zeros((frames.shape[0], 1, total), dtype=torch.float32)
+        context = int(tokenizer.decode_context_frames) if count > chunk_frames else 0
+        for first in range(0, count, chunk_frames):
+            stop = min(first + chunk_frames, count)
+            lo, hi = max(first - context, 0), min(stop + context, count)
+            piece = frames[..., lo:hi].to(tokenizer.device, tokenizer.dtype)
+            decoded = tokenizer.decode(piece).float().cpu()
+            _check_finite(decoded, "decoding", "the audio tokenizer")
+            decoded = decoded[:, (first - lo) * per_frame : (stop - lo) * per_frame]
+            begin = first * per_frame
+            for i, n in enumerate(latent.num_samples):
+                keep = min(n - begin, decoded.shape[-1])
+                if keep > 0:
+                    out[i, 0, begin : begin + keep] = decoded[i, :keep]
         return out
 
     @torch.inference_mode()
@@ -398,8 +472,13 @@ class AudioGenPipeline:
         duration_s: float | None = None,
         variations: int = 1,
         callback: StepCallback | None = None,
+        *,
+        init: AudioLatent | None = None,
+        denoise: float = 1.0,
+        window_s: float | None = DEFAULT_WINDOW_S,
+        overlap_s: float = DEFAULT_OVERLAP_S,
     ) -> GeneratedAudio:
-        """encode_prompt -> sample -> decode."""
+        """encode_prompt -> sample -> decode (the editing and window options as in sample)."""
         cond = self.encode_prompt(prompts)
         latent = self.sample(
             cond,
@@ -410,6 +489,10 @@ class AudioGenPipeline:
             duration_s=duration_s,
             variations=variations,
             callback=callback,
+            init=init,
+            denoise=denoise,
+            window_s=window_s,
+            overlap_s=overlap_s,
         )
         waveform = self.decode(latent)
         prompt_per_item = [p for p in cond.prompts for _ in range(variations)]
@@ -450,3 +533,131 @@ def _as_batch(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
     if not torch.isfinite(tensor).all():
         raise ValueError("waveform contains NaN or infinite samples")
     return tensor
+
+
+def _init_per_item(
+    init: AudioLatent, generator, num_prompts: int, variations: int
+) -> AudioLatent:
+    """``init`` checked against the generator and repeated to one item per variation."""
+    if not isinstance(init, AudioLatent):
+        raise TypeError(f"init must be an AudioLatent (encoded audio), got {type(init).__name__}")
+    latent_dim = int(generator.latent_dim)
+    if init.latent.dim() != 3 or init.latent.shape[1] != latent_dim:
+        raise ValueError(
+            f"init is a latent of another model size: shape {tuple(init.latent.shape)}, but "
+            f"this generator's latents are (batch, {latent_dim}, frames); encode the audio "
+            "with the audio tokenizer that belongs to this generator"
+        )
+    rates = (int(generator.frame_rate), int(generator.sample_rate))
+    if (init.frame_rate, init.sample_rate) != rates:
+        raise ValueError(
+            f"init runs at {init.frame_rate} frames/s for {init.sample_rate} Hz audio, this "
+            f"generator at {rates[0]} frames/s for {rates[1]} Hz"
+        )
+    rows, frames = init.batch_size, init.latent.shape[-1]
+    if rows not in (1, num_prompts):
+        raise ValueError(
+            f"init has {rows} items for {num_prompts} prompts: give one init for all prompts "
+            "or one per prompt"
+        )
+    if frames > frames_for_duration(MAX_DURATION_S, init.frame_rate):
+        raise ValueError(
+            f"init lasts {frames / init.frame_rate:g} s, more than the {MAX_DURATION_S:g} s "
+            "one run can make"
+        )
+    mask = init.noise_mask
+    if mask is not None:
+        mask = torch.as_tensor(mask, dtype=torch.float32)
+        if mask.dim() != 2 or mask.shape[0] not in (1, rows) or mask.shape[1] != frames:
+            raise ValueError(
+                f"init.noise_mask must be (1 or {rows}, {frames}), got {tuple(mask.shape)}"
+            )
+        if not bool(((mask >= 0) & (mask <= 1)).all()):
+            raise ValueError("init.noise_mask values must lie in [0, 1] (1 = regenerate)")
+        mask = mask.expand(rows, frames)
+    # Item p * variations + v is variation v of prompt p, like GeneratorConditioning.expand.
+    index = torch.arange(num_prompts).repeat_interleave(variations)
+    if rows == 1:
+        index = torch.zeros_like(index)
+    return AudioLatent(
+        latent=init.latent.float().index_select(0, index),
+        lengths=init.lengths.to(torch.int64).index_select(0, index),
+        num_samples=[init.num_samples[i] for i in index.tolist()],
+        frame_rate=init.frame_rate,
+        sample_rate=init.sample_rate,
+        noise_mask=None if mask is None else mask.index_select(0, index),
+    )
+
+
+def _sample_windows(
+    generator,
+    cond,
+    noise: torch.Tensor,
+    start: AudioLatent | None,
+    windows: list[Window],
+    settings: dict,
+    denoise: float,
+    callback: StepCallback | None,
+) -> torch.Tensor:
+    """One ``generator.sample`` call per window (see ``windows.py``), into one latent.
+
+    A window's init is the latent so far: the caller's init, with the frames of earlier
+    windows already written in. Its first ``known`` frames get the context mask (the first
+    half kept exactly, the second half blended in), so the window is generated to continue
+    them. Items without new frames in a
+    window sit it out, and a window with nothing to regenerate (mask 0 throughout) is not
+    sampled: its result would be its init, exactly.
+    """
+    batch = noise.shape[0]
+    lengths = [int(n) for n in cond.latent_lengths.tolist()]
+    result = torch.zeros_like(noise) if start is None else start.latent.clone()
+    mask = None if start is None else start.noise_mask
+    jobs = []
+    for window in windows:
+        items = [i for i in range(batch) if lengths[i] > window.start + window.known]
+        window_mask = None
+        if mask is not None or window.known:
+            window_mask = (
+                torch.ones(len(items), window.stop - window.start)
+                if mask is None
+                else mask[items, window.start : window.stop].clone()
+            )
+            window_mask[:, : window.known] = torch.minimum(
+                window_mask[:, : window.known], context_mask(window.known)
+            )
+            valid = [window_mask[j, : lengths[i] - window.start] for j, i in enumerate(items)]
+            items = [i for i, row in zip(items, valid, strict=True) if bool(row.any())]
+            window_mask = window_mask[[j for j, row in enumerate(valid) if bool(row.any())]]
+            if bool((window_mask == 1).all()):
+                window_mask = None  # regenerate everything: no frames to keep
+        if items:
+            jobs.append((window, torch.tensor(items), window_mask))
+
+    schedule = denoise_schedule(settings["steps"], settings["sway"], denoise)
+    per_window = len(evaluated_steps(schedule))
+    total_steps = per_window * len(jobs)
+    for n, (window, index, window_mask) in enumerate(jobs):
+        span = slice(window.start, window.stop)
+        local = cond.index_select(index)
+        local = dataclasses.replace(
+            local,
+            latent_lengths=(local.latent_lengths - window.start).clamp(max=span.stop - span.start),
+        )
+        fresh = start is None and not window.known
+        step_callback = None
+        if callback is not None:
+
+            def step_callback(step, _total, base=n * per_window):
+                callback(base + step, total_steps)
+
+        out = generator.sample(
+            local.to(generator.device),
+            noise[index, :, span].to(generator.device),
+            callback=step_callback,
+            init=None if fresh else result[index, :, span],
+            noise_mask=window_mask,
+            denoise=denoise,
+            **settings,
+        )
+        result[index, :, span] = out.float().cpu()
+    return result

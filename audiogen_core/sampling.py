@@ -21,6 +21,8 @@ NUM_TRAIN_TIMESTEPS = 1000
 
 VelocityFn = Callable[[Tensor, Tensor], Tensor]
 ProgressCallback = Callable[[int, int], None]
+# after_step(x, sigma_next) -> x: a correction applied after every evaluated Euler step.
+StepHook = Callable[[Tensor, Tensor], Tensor]
 
 
 def sigma_schedule(steps: int, sway: float) -> Tensor:
@@ -41,6 +43,49 @@ def sigma_schedule(steps: int, sway: float) -> Tensor:
     return torch.cat([sigmas, torch.zeros(1, dtype=torch.float32)])
 
 
+def denoise_schedule(steps: int, sway: float, denoise: float) -> Tensor:
+    """The sigmas of a partial denoise, as ComfyUI's KSampler does for ``denoise`` < 1.
+
+    Builds the schedule for round(steps / denoise) steps and keeps its last ``steps``
+    steps (steps + 1 sigmas ending in 0), so the run starts at the schedule's own noise
+    level for that point instead of at 1. ``denoise`` 1 keeps every sigma that changes the
+    sample, which gives the same Euler steps as :func:`sigma_schedule`. (ComfyUI floors
+    steps / denoise; rounding is the same up to one extra step and does not depend on
+    how the float ``denoise`` happens to be represented.)
+    """
+    if not isinstance(denoise, (int, float)) or not 0.0 < denoise <= 1.0:
+        raise ValueError(f"denoise must be in (0, 1] (1 = start from pure noise), got {denoise!r}")
+    total = max(steps, round(steps / denoise))
+    full = sigma_schedule(total, sway)
+    # Both schedules reach 0 after `total` steps; sway appends a zero-size step after it.
+    return full[: total + 1][-(steps + 1) :]
+
+
+def start_sample(init: Tensor, noise: Tensor, sigma: Tensor) -> Tensor:
+    """The init forward-noised to ``sigma`` on the straight path: (1 - sigma) init + sigma noise.
+
+    This is where a partial denoise starts, and what known frames are reset to at every step.
+    """
+    return (1.0 - sigma) * init + sigma * noise
+
+
+def keep_known_frames(init: Tensor, noise: Tensor, noise_mask: Tensor) -> StepHook:
+    """Step hook for regenerating part of a latent (1 = regenerate, 0 = keep, soft between).
+
+    After every step to sigma_next the sample becomes
+    ``mask * x + (1 - mask) * start_sample(init, noise, sigma_next)``: kept frames follow the
+    init's own noising path with the same noise, so the model generates the masked frames to
+    fit around them. At the final sigma 0, frames whose mask is 0 equal the init exactly.
+    ``noise_mask`` broadcasts against the (b, c, t) sample, e.g. (b, 1, t).
+    """
+    keep = 1.0 - noise_mask
+
+    def after_step(x: Tensor, sigma_next: Tensor) -> Tensor:
+        return noise_mask * x + keep * start_sample(init, noise, sigma_next)
+
+    return after_step
+
+
 def timesteps_from_sigmas(sigmas: Tensor) -> Tensor:
     """Float timesteps sigma * 1000 (float32), one per step: the final appended 0 has none."""
     return sigmas[:-1].float() * NUM_TRAIN_TIMESTEPS
@@ -57,12 +102,15 @@ def euler_sample(
     x: Tensor,
     sigmas: Tensor,
     callback: ProgressCallback | None = None,
+    after_step: StepHook | None = None,
 ) -> Tensor:
     """Integrate from sigmas[0] to sigmas[-1] with Euler steps, in float32.
 
     ``velocity_fn(x, timestep)`` gets the float32 sample and a 0-dim float32 timestep
-    (sigma * 1000). ``callback(step, total)`` runs after each evaluated step (step counts from
-    1, total = number of evaluations); an exception it raises (e.g. a cancel) propagates.
+    (sigma * 1000). ``after_step(x, sigma_next)``, if given, replaces the sample after each
+    evaluated step (see :func:`keep_known_frames`). ``callback(step, total)`` runs after each
+    evaluated step (step counts from 1, total = number of evaluations); an exception it raises
+    (e.g. a cancel) propagates.
     """
     x = x.float()
     sigmas = sigmas.to(device=x.device, dtype=torch.float32)
@@ -71,6 +119,8 @@ def euler_sample(
     for done, k in enumerate(steps, start=1):
         velocity = velocity_fn(x, timesteps[k])
         x = x + (sigmas[k + 1] - sigmas[k]) * velocity.float()
+        if after_step is not None:
+            x = after_step(x, sigmas[k + 1])
         if callback is not None:
             callback(done, len(steps))
     return x

@@ -148,6 +148,21 @@ class DashengAudioTokenizer(nn.Module):
         reflect padding of both STFTs."""
         return max(3 * self.config.hop_length, ACOUSTIC_N_FFT // 2 + 1, SEMANTIC_N_FFT // 2 + 1)
 
+    @property
+    def decode_context_frames(self) -> int:
+        """Latent frames on each side that can change a latent frame's decoded samples.
+
+        An upper bound of the decoder's reach: the upsampler maps each frame on its own
+        (kernel = stride); the backbone's 1 + decoder_depth convolutions of kernel 7 reach 3
+        upsampled frames each; the inverse STFT's windows of istft_n_fft samples overlap
+        fewer than istft_n_fft / istft_hop frames. Decoding a latent in pieces that carry this
+        many extra frames on each side and dropping their samples gives the same audio as
+        decoding it at once.
+        """
+        config = self.config
+        reach = 3 * (1 + config.decoder_depth) + math.ceil(config.istft_n_fft / config.istft_hop)
+        return math.ceil(reach / config.upsample_tokens)
+
     def upsample(self, latent: Tensor) -> Tensor:
         """Latent (B, C, T) -> decoder input (B, C, T * upsample), both channels-first."""
         return latent if self.upsampler is None else self.upsampler(latent)
