@@ -136,12 +136,34 @@ def casts_weights(layer: nn.Module) -> bool:
     )
 
 
-def resolve_operations(operations, dtype: torch.dtype, weight_dtype: torch.dtype):
-    """The operations to build with: ``operations`` if given, else plain torch layers when the
-    weights are stored in the compute dtype and :class:`CastOps` when they are not."""
-    if operations is not None:
-        return operations
-    return PlainOps if weight_dtype == dtype else CastOps
+def resolve_operations(operations, dtype: torch.dtype, weight_dtype: torch.dtype | None):
+    """The operations to build a model with, checked against its two dtypes.
+
+    ``operations=None`` means torch's layers when the weights are stored in the compute dtype
+    and :class:`CastOps` when they are not. Weights stored in another dtype than the compute
+    dtype need layers that cast (``Linear.comfy_cast_weights``: ComfyUI's ``manual_cast`` and
+    fp8 sets, or ``CastOps``); plain layers would fail on the first matrix product.
+    """
+    weight_dtype = dtype if weight_dtype is None else weight_dtype
+    if dtype in FP8_DTYPES or not dtype.is_floating_point:
+        raise ValueError(
+            f"compute dtype {dtype} is not supported: compute in fp32, bf16 or fp16 and store "
+            "the weights in 8 bits with weight_dtype instead"
+        )
+    if weight_dtype not in WEIGHT_DTYPES.values():
+        raise ValueError(
+            f"weight dtype {weight_dtype} is not supported: use one of "
+            f"{', '.join(WEIGHT_DTYPES)} (or None for the compute dtype)"
+        )
+    if operations is None:
+        return PlainOps if weight_dtype == dtype else CastOps
+    if weight_dtype != dtype and not getattr(operations.Linear, "comfy_cast_weights", False):
+        raise ValueError(
+            f"weights stored in {weight_dtype} but computed in {dtype} need operations that "
+            f"cast on the fly; {getattr(operations, '__name__', operations)} does not "
+            "(use audiogen_core.ops.CastOps, or ComfyUI's comfy.ops.manual_cast)"
+        )
+    return operations
 
 
 @functools.cache

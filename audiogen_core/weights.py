@@ -17,7 +17,7 @@ formats (.bin, .pt, .ckpt, .pth) are never opened: unpickling can run arbitrary 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .derived_buffers import derived_buffer_keys, reset_derived_buffers
+from .ops import resolve_operations, storage_dtypes, to_storage
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 INDEX_FILE = "model.safetensors.index.json"
@@ -237,10 +238,12 @@ def load_safetensors_into(
     dtype: torch.dtype,
     ignored_prefixes: tuple[str, ...] = (),
     source: str = "",
+    dtypes: Mapping[str, torch.dtype] | None = None,
 ) -> nn.Module:
     """Fill a meta-device ``model`` from safetensors files, checking every key and shape.
 
-    Floating-point tensors are converted to ``dtype``; integer buffers keep their type.
+    Floating-point tensors are converted to ``dtypes[key]`` when given, else to ``dtype``;
+    integer buffers keep their type.
     Derived buffers are recomputed rather than trusted, so their presence in the file is
     optional. Raises WeightsError naming missing, unexpected and mis-shaped keys.
     """
@@ -276,7 +279,9 @@ def load_safetensors_into(
             tensor = checkpoint.tensor(file_key_for[key])
         else:  # optional: a placeholder that reset_derived_buffers() overwrites
             tensor = torch.zeros(target.shape, dtype=target.dtype)
-        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else None)
+        if tensor.is_floating_point():
+            tensor = to_storage(tensor, (dtypes or {}).get(key, dtype), key)
+        state[key] = tensor.to(device=device)
     model.load_state_dict(state, strict=True, assign=True)
     reset_derived_buffers(model)
     return model.eval().requires_grad_(False)
@@ -316,16 +321,32 @@ def build_on_meta(factory: Callable[[], nn.Module]) -> nn.Module:
 
 
 def load_generator(
-    folder: Path | str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    folder: Path | str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    operations=None,
+    weight_dtype: torch.dtype | None = None,
 ):
-    """Load the Dasheng-AudioGen generator snapshot (config.json + safetensors)."""
+    """Load the Dasheng-AudioGen generator snapshot (config.json + safetensors).
+
+    ``dtype`` is the compute dtype; ``weight_dtype`` (default: ``dtype``) stores the matrix
+    weights, e.g. ``torch.float8_e4m3fn``. ``operations`` builds the layers (see
+    :mod:`audiogen_core.ops`; default: torch's, or cast-on-the-fly ones when the two differ).
+    """
     from .generator import DashengAudioGenerator
 
     folder = Path(folder)
     config = read_config(folder, GENERATOR)
-    model = build_on_meta(lambda: DashengAudioGenerator.from_config(config))
+    operations = resolve_operations(operations, dtype, weight_dtype)
+    model = build_on_meta(lambda: DashengAudioGenerator.from_config(config, operations))
     load_safetensors_into(
-        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+        model,
+        safetensors_files(folder),
+        torch.device(device),
+        dtype,
+        source=str(folder),
+        dtypes=storage_dtypes(model, dtype, weight_dtype),
     )
     # The reference prefers a tokenizer.json shipped with the generator over flan-t5's own.
     bundled = folder / "tokenizer.json"
@@ -341,14 +362,21 @@ def load_audio_tokenizer(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     include_encoder: bool = True,
+    *,
+    operations=None,
+    weight_dtype: torch.dtype | None = None,
 ):
-    """Load the DashengTokenizer snapshot; without the encoder only the decode path is kept."""
+    """Load the DashengTokenizer snapshot; without the encoder only the decode path is kept.
+
+    ``dtype``, ``weight_dtype`` and ``operations`` as for :func:`load_generator`.
+    """
     from .audio_tokenizer import DashengAudioTokenizer
 
     folder = Path(folder)
     config = read_config(folder, AUDIO_TOKENIZER)
+    operations = resolve_operations(operations, dtype, weight_dtype)
     model = build_on_meta(
-        lambda: DashengAudioTokenizer.from_config(config, include_encoder=include_encoder)
+        lambda: DashengAudioTokenizer.from_config(config, include_encoder, operations)
     )
     ignored = () if include_encoder else ("encoder.",)
     return load_safetensors_into(
@@ -358,6 +386,7 @@ def load_audio_tokenizer(
         dtype,
         ignored_prefixes=ignored,
         source=str(folder),
+        dtypes=storage_dtypes(model, dtype, weight_dtype),
     )
 
 
@@ -366,8 +395,14 @@ def load_text_encoder(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     tokenizer_file: Path | str | None = None,
+    *,
+    operations=None,
+    weight_dtype: torch.dtype | None = None,
 ):
-    """Load flan-t5-large's encoder half and its tokenizer.json."""
+    """Load flan-t5-large's encoder half and its tokenizer.json.
+
+    ``dtype``, ``weight_dtype`` and ``operations`` as for :func:`load_generator`.
+    """
     from .text_encoder import T5Encoder, T5Tokenizer, TextEncoder
 
     folder = Path(folder)
@@ -378,9 +413,15 @@ def load_text_encoder(
             f"{tokenizer_path} is missing: the text encoder needs the tokenizer.json of "
             f"{TEXT_ENCODER.repo_id}.\nDownload it with: {download_command(TEXT_ENCODER, folder)}"
         )
-    model = build_on_meta(lambda: T5Encoder.from_config(config))
+    operations = resolve_operations(operations, dtype, weight_dtype)
+    model = build_on_meta(lambda: T5Encoder.from_config(config, operations))
     load_safetensors_into(
-        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+        model,
+        safetensors_files(folder),
+        torch.device(device),
+        dtype,
+        source=str(folder),
+        dtypes=storage_dtypes(model, dtype, weight_dtype),
     )
     max_length = int(config.get("n_positions", 512) or 512)
     return TextEncoder(
