@@ -207,7 +207,7 @@ class AudioGenPipeline:
         ids, mask = tokenizer(prompt_list, max_length=text_encoder.max_length)
         model = text_encoder.model
         hidden = model(ids.to(text_encoder.device), mask.to(text_encoder.device))
-        cond = generator.condition(hidden.to(generator.device), mask.to(generator.device))
+        cond = generator.condition(hidden, mask)  # runs on the conditioner's device
         return Conditioning(
             prompts=prompt_list,
             generator=cond.to("cpu"),
