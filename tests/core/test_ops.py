@@ -199,3 +199,28 @@ def _tiny_t5_states(model) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+def test_every_operations_set_gives_the_official_keys_shapes_and_dtypes():
+    from audiogen_core.audio_tokenizer import DashengAudioTokenizer
+    from audiogen_core.text_encoder import T5Encoder
+
+    def manifest(name: str) -> dict:
+        return json.loads((SHIPPED_GOLDEN_DIR / name).read_text())["config"]
+
+    builders = [
+        lambda ops: DashengAudioGenerator.from_config(manifest("manifest_generator.json"), ops),
+        lambda ops: DashengAudioTokenizer.from_config(
+            manifest("manifest_tokenizer.json"), True, ops
+        ),
+        lambda ops: T5Encoder.from_config(manifest("manifest_t5_encoder.json"), ops),
+    ]
+    for build in builders:
+        with torch.device("meta"):
+            plain, cast = build(PlainOps), build(CastOps)
+        layout = [
+            [(k, v.shape, v.dtype) for k, v in m.state_dict().items()] for m in (plain, cast)
+        ]
+        assert layout[0] == layout[1]
+        assert any(isinstance(m, CastOps.Linear) for m in cast.modules())
+        assert not any(isinstance(m, CastOps.Linear) for m in plain.modules())
