@@ -216,18 +216,19 @@ def storage_dtypes(
 
 
 def to_storage(tensor: Tensor, dtype: torch.dtype, key: str = "") -> Tensor:
-    """``tensor`` converted to a storage dtype, refusing values an 8-bit format cannot hold.
+    """``tensor`` converted to a storage dtype, refusing values the dtype cannot hold.
 
-    float8_e4m3fn saturates at 448 and float8_e5m2 overflows to inf past 57344; either would
-    corrupt the weight silently, so such a tensor is an error naming the way out.
+    float8_e4m3fn saturates at 448, float8_e5m2 and float16 overflow to inf past 57344 and
+    65504; any of these would corrupt the weight silently, so such a tensor is an error that
+    names the way out. Conversions that keep the range (float32 -> bfloat16) are not scanned.
     """
-    if dtype in FP8_DTYPES and tensor.numel():
+    limit = torch.finfo(dtype).max
+    if tensor.numel() and limit < torch.finfo(tensor.dtype).max:
         largest = float(tensor.detach().abs().max())
-        limit = torch.finfo(dtype).max
         if not largest <= limit:
             raise ValueError(
                 f"weight {key or '(unnamed)'} holds values up to {largest:g}, beyond the "
-                f"{dtype} range (+-{limit:g}); store the weights in bf16 or fp16 instead"
+                f"{dtype} range (+-{limit:g}); store the weights in bf16 instead"
             )
     return tensor.to(dtype)
 

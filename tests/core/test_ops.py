@@ -179,6 +179,9 @@ def test_values_beyond_the_fp8_range_are_an_error_not_a_silent_clip():
         to_storage(torch.tensor([6e4]), torch.float8_e5m2)
     with pytest.raises(ValueError, match="beyond"):
         to_storage(torch.tensor([float("nan")]), torch.float8_e4m3fn)
+    with pytest.raises(ValueError, match="float16 range"):
+        to_storage(torch.tensor([7e4]), torch.float16)
+    assert to_storage(torch.tensor([7e4]), torch.bfloat16).dtype == torch.bfloat16
 
 
 def test_weight_dtype_names():
