@@ -9,6 +9,8 @@
    latent with the float32 run's latent lengths.
 3. ``audiogen_core.memory`` estimates for the full-size models, and estimate / measured peak on
    the CPU for small models (as the tests check).
+4. Seconds per sampling step on the CPU of a mid-size random DiT (width 512, depth 12, 10 s,
+   guidance) with fp32 compute, per weight storage: the price of casting weights on the fly.
 
 Usage:
     python benchmarks/bench_weight_dtypes.py
@@ -16,9 +18,11 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -27,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
 from golden_checks.audio_tokenizer import build_tokenizer  # noqa: E402
 from golden_io import SHIPPED_GOLDEN_DIR, load_case  # noqa: E402
 from memory_probe import peak_allocated_bytes  # noqa: E402
@@ -177,7 +182,38 @@ def estimate_table() -> None:
     print(f"decode 300 frames: {decoding_bytes(tokenizer, 1, 300) / measured:.2f}")
 
 
+def speed_table() -> None:
+    parser = argparse.ArgumentParser()
+    add_size_arguments(parser, latent_dim=1280, content_dim=1024)
+    config = resized_generator_config(parser.parse_args([]))
+    torch.manual_seed(0)
+    reference = DashengAudioGenerator.from_config(config).eval()
+    hidden = torch.randn(1, 40, config["content_dim"])
+    cond = reference.condition(hidden, torch.ones(1, 40, dtype=torch.bool))
+    cond = dataclasses.replace(cond, latent_lengths=torch.tensor([250]))
+    noise = torch.randn(1, config["latent_dim"], 250)
+    print("## Seconds per sampling step, CPU, fp32 compute (width 512, depth 12, 10 s, guidance)")
+    print("| weights | s/step |")
+    print("| --- | --- |")
+    for option in ("default", "bf16", "fp8_e4m3fn"):
+        weight_dtype = None if option == "default" else WEIGHT_DTYPES[option]
+        operations = resolve_operations(None, torch.float32, weight_dtype)
+        with torch.device("meta"):
+            model = DashengAudioGenerator.from_config(config, operations)
+        dtypes = storage_dtypes(model, torch.float32, weight_dtype)
+        state = {k: v.to(dtypes.get(k, v.dtype)) for k, v in reference.state_dict().items()}
+        model.load_state_dict(state, assign=True)
+        model.eval()
+        model.sample(cond, noise, num_steps=1)  # warm-up
+        start = time.perf_counter()
+        model.sample(cond, noise, num_steps=4)
+        print(f"| {option} | {(time.perf_counter() - start) / 4:.2f} |")
+    print()
+
+
 if __name__ == "__main__":
     weight_memory_table()
     accuracy_table()
     estimate_table()
+    print()
+    speed_table()
