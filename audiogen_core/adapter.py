@@ -14,6 +14,7 @@ frames, h heads, d channels per head, c channels.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .dit import config_value
-from .layers import Float32LayerNorm as LayerNorm
+from .ops import PlainOps, float32_layer_norm
 
 DURATION_PREDICTOR_EPS = 1e-12
 
@@ -43,7 +44,7 @@ class InstructionAttention(nn.Module):
     slots are masked.
     """
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, operations=PlainOps) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"content_dim={dim} does not split into adapter_num_heads={num_heads}")
@@ -51,7 +52,7 @@ class InstructionAttention(nn.Module):
         # Rows 0..dim-1 are W_q, then W_k, then W_v (PyTorch's packed layout).
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
+        self.out_proj = operations.Linear(dim, dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -60,8 +61,9 @@ class InstructionAttention(nn.Module):
         nn.init.zeros_(self.in_proj_bias)
 
     def _heads(self, x: Tensor, index: int) -> Tensor:
-        weight = self.in_proj_weight.chunk(3)[index]
-        bias = self.in_proj_bias.chunk(3)[index]
+        # Cast on use: a model manager may leave these raw parameters on the offload device.
+        weight = self.in_proj_weight.chunk(3)[index].to(device=x.device, dtype=x.dtype)
+        bias = self.in_proj_bias.chunk(3)[index].to(device=x.device, dtype=x.dtype)
         return rearrange(F.linear(x, weight, bias), "b n (h d) -> b h n d", h=self.num_heads)
 
     def forward(self, query: Tensor, source: Tensor, source_mask: Tensor) -> Tensor:
@@ -75,18 +77,28 @@ class InstructionAttention(nn.Module):
         return self.out_proj(rearrange(out, "b h l d -> b l (h d)"))
 
 
-class ChannelLayerNorm(LayerNorm):
-    """LayerNorm over the channel axis of a channels-first (b, c, l) tensor."""
+@functools.cache
+def channel_layer_norm(operations=PlainOps) -> type[nn.LayerNorm]:
+    """The float32-statistics LayerNorm of ``operations`` over the channel axis of a
+    channels-first (b, c, l) tensor."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.transpose(1, -1)).transpose(1, -1)
+    class ChannelLayerNorm(float32_layer_norm(operations)):
+        def forward(self, x: Tensor) -> Tensor:
+            return super().forward(x.transpose(1, -1)).transpose(1, -1)
+
+    return ChannelLayerNorm
 
 
 class DurationPredictor(nn.Module):
     """Stacked (zero pad, conv, ReLU, channel LayerNorm, mask) layers, then a linear head."""
 
     def __init__(
-        self, in_channels: int, filter_channels: int, n_layers: int, kernel_size: int
+        self,
+        in_channels: int,
+        filter_channels: int,
+        n_layers: int,
+        kernel_size: int,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
         pad = (kernel_size - 1) // 2
@@ -95,13 +107,15 @@ class DurationPredictor(nn.Module):
         self.conv = nn.ModuleList(
             nn.Sequential(
                 nn.ConstantPad1d((pad, pad), 0.0),
-                nn.Conv1d(in_channels if i == 0 else filter_channels, filter_channels, kernel_size),
+                operations.Conv1d(
+                    in_channels if i == 0 else filter_channels, filter_channels, kernel_size
+                ),
                 nn.ReLU(),
-                ChannelLayerNorm(filter_channels, eps=DURATION_PREDICTOR_EPS),
+                channel_layer_norm(operations)(filter_channels, eps=DURATION_PREDICTOR_EPS),
             )
             for i in range(n_layers)
         )
-        self.linear = nn.Linear(filter_channels, 1)
+        self.linear = operations.Linear(filter_channels, 1)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (b, l, c), mask (b, l) -> per-token log-durations (b, l), 0 at padded tokens."""
@@ -124,23 +138,27 @@ class ContentAdapter(nn.Module):
         n_layers: int,
         kernel_size: int,
         duration_grad_scale: float,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
         self.duration_grad_scale = duration_grad_scale
         # Registration order = the official state-dict order.
-        self.attn = InstructionAttention(content_dim, num_heads)
+        self.attn = InstructionAttention(content_dim, num_heads, operations)
         self.duration_predictor = DurationPredictor(
-            content_dim, filter_channels, n_layers, kernel_size
+            content_dim, filter_channels, n_layers, kernel_size, operations
         )
         # Slots 1 and 2 are ReLU and the reference's (inactive) dropout: keys stay ".0" / ".3".
         self.global_duration_mlp = nn.Sequential(
-            nn.Linear(content_dim, content_dim), nn.ReLU(), nn.Identity(), nn.Linear(content_dim, 1)
+            operations.Linear(content_dim, content_dim),
+            nn.ReLU(),
+            nn.Identity(),
+            operations.Linear(content_dim, 1),
         )
-        self.norm = LayerNorm(content_dim)
-        self.content_proj = nn.Conv1d(content_dim, content_dim, kernel_size=1)
+        self.norm = float32_layer_norm(operations)(content_dim)
+        self.content_proj = operations.Conv1d(content_dim, content_dim, kernel_size=1)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> ContentAdapter:
+    def from_config(cls, config: Mapping[str, Any], operations=PlainOps) -> ContentAdapter:
         content_dim = config_value(config, "content_dim")
         instruction_dim = config_value(config, "task_instruction_dim")
         if instruction_dim != content_dim:
@@ -151,6 +169,7 @@ class ContentAdapter(nn.Module):
                 "only the official layout with equal sizes (packed in_proj_weight) is supported"
             )
         return cls(
+            operations=operations,
             content_dim=content_dim,
             num_heads=config_value(config, "adapter_num_heads"),
             filter_channels=config_value(config, "duration_predictor_filter_channels"),

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .layers import Float32LayerNorm as LayerNorm
 from .layers import compute_device
+from .ops import ComputeDevice, PlainOps, float32_layer_norm
 
 # Width of the sinusoidal timestep embedding and its period; fixed by the architecture (the
 # reference's TimestepEmbedder defaults), not part of the config.
@@ -147,16 +147,17 @@ class RotaryEmbedding(nn.Module):
 class Attention(nn.Module):
     """Multi-head attention with LayerNorm-ed queries and keys (per head) and optional RoPE."""
 
-    def __init__(self, dim: int, num_heads: int, rotary: bool) -> None:
+    def __init__(self, dim: int, num_heads: int, rotary: bool, operations=PlainOps) -> None:
         super().__init__()
         self.num_heads = num_heads
         head_dim = dim // num_heads
-        self.to_q = nn.Linear(dim, dim, bias=False)
-        self.to_k = nn.Linear(dim, dim, bias=False)
-        self.to_v = nn.Linear(dim, dim, bias=False)
+        LayerNorm = float32_layer_norm(operations)
+        self.to_q = operations.Linear(dim, dim, bias=False)
+        self.to_k = operations.Linear(dim, dim, bias=False)
+        self.to_v = operations.Linear(dim, dim, bias=False)
         self.norm_q = LayerNorm(head_dim)
         self.norm_k = LayerNorm(head_dim)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = operations.Linear(dim, dim)
         if rotary:
             self.rotary = RotaryEmbedding(head_dim)
 
@@ -186,9 +187,9 @@ class Attention(nn.Module):
 class GEGLU(nn.Module):
     """``value * GELU(gate)`` with value and gate the two halves of one projection."""
 
-    def __init__(self, dim: int, inner_dim: int) -> None:
+    def __init__(self, dim: int, inner_dim: int, operations=PlainOps) -> None:
         super().__init__()
-        self.proj = nn.Linear(dim, 2 * inner_dim)
+        self.proj = operations.Linear(dim, 2 * inner_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         value, gate = self.proj(x).chunk(2, dim=-1)
@@ -196,10 +197,16 @@ class GEGLU(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, dim: int, inner_dim: int) -> None:
+    def __init__(self, dim: int, inner_dim: int, operations=PlainOps) -> None:
         super().__init__()
         # Slot 1 is the reference's (inactive) dropout; keeping it keeps the key "net.2".
-        self.net = nn.ModuleList([GEGLU(dim, inner_dim), nn.Identity(), nn.Linear(inner_dim, dim)])
+        self.net = nn.ModuleList(
+            [
+                GEGLU(dim, inner_dim, operations),
+                nn.Identity(),
+                operations.Linear(inner_dim, dim),
+            ]
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         for layer in self.net:
@@ -210,9 +217,9 @@ class FeedForward(nn.Module):
 class AdaLN(nn.Module):
     """Six modulation vectors per block, a linear map of the time token."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, operations=PlainOps) -> None:
         super().__init__()
-        self.time_ada = nn.Linear(dim, 6 * dim)
+        self.time_ada = operations.Linear(dim, 6 * dim)
 
     def forward(self, time_token: Tensor) -> tuple[Tensor, ...]:
         """(b, c) -> shift, scale, gate (attention) and shift, scale, gate (MLP), each (b, 1, c)."""
@@ -244,23 +251,30 @@ class DiTBlock(nn.Module):
     cross-attention, feed-forward."""
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_ratio: float, ta_context_dim: int, skip: bool
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        ta_context_dim: int,
+        skip: bool,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
+        LayerNorm = float32_layer_norm(operations)
         # Registration order = the official state-dict order.
         self.norm1 = LayerNorm(dim)
-        self.attn = Attention(dim, num_heads, rotary=True)
-        self.cross_attn = Attention(dim, num_heads, rotary=False)
+        self.attn = Attention(dim, num_heads, rotary=True, operations=operations)
+        self.cross_attn = Attention(dim, num_heads, rotary=False, operations=operations)
         self.norm2 = LayerNorm(dim)
         self.norm_context = LayerNorm(dim)
         self.norm3 = LayerNorm(dim)
-        self.mlp = FeedForward(dim, int(dim * mlp_ratio))
-        self.adaln = AdaLN(dim)
+        self.mlp = FeedForward(dim, int(dim * mlp_ratio), operations)
+        self.adaln = AdaLN(dim, operations)
         if skip:
             self.skip_norm = LayerNorm(2 * dim)
-            self.skip_linear = nn.Linear(2 * dim, dim)
+            self.skip_linear = operations.Linear(2 * dim, dim)
         self.has_skip = skip
-        self.ta_context_projection = nn.Linear(ta_context_dim, dim, bias=False)
+        self.ta_context_projection = operations.Linear(ta_context_dim, dim, bias=False)
         self.ta_context_norm = LayerNorm(ta_context_dim)
 
     def constants(self, time_aligned_context: Tensor, context_tokens: Tensor) -> BlockConstants:
@@ -297,32 +311,34 @@ class DiTBlock(nn.Module):
 class PatchEmbed(nn.Module):
     """Per-frame projection latent -> model width (a k=1 convolution, patch size 1)."""
 
-    def __init__(self, in_chans: int, dim: int) -> None:
+    def __init__(self, in_chans: int, dim: int, operations=PlainOps) -> None:
         super().__init__()
-        self.proj = nn.Conv1d(in_chans, dim, kernel_size=1)
+        self.proj = operations.Conv1d(in_chans, dim, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return rearrange(self.proj(x), "b c t -> b t c")
 
 
 class TimestepEmbedder(nn.Module):
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, operations=PlainOps) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(TIMESTEP_CHANNELS, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.mlp = nn.Sequential(
+            operations.Linear(TIMESTEP_CHANNELS, dim), nn.SiLU(), operations.Linear(dim, dim)
+        )
 
-    def forward(self, timesteps: Tensor) -> Tensor:
-        embedding = timestep_embedding(timesteps, TIMESTEP_CHANNELS)
-        return self.mlp(embedding.to(self.mlp[0].weight.dtype))
+    def forward(self, timesteps: Tensor, dtype: torch.dtype) -> Tensor:
+        """(b,) timesteps -> (b, dim) in the compute ``dtype``."""
+        return self.mlp(timestep_embedding(timesteps, TIMESTEP_CHANNELS).to(dtype))
 
 
 class FinalBlock(nn.Module):
     """Modulated LayerNorm, linear to the latent width, then a k=3 convolution over frames."""
 
-    def __init__(self, dim: int, out_chans: int) -> None:
+    def __init__(self, dim: int, out_chans: int, operations=PlainOps) -> None:
         super().__init__()
-        self.norm = LayerNorm(dim)
-        self.linear = nn.Linear(dim, out_chans)
-        self.final_layer = nn.Conv1d(out_chans, out_chans, kernel_size=3, padding=1)
+        self.norm = float32_layer_norm(operations)(dim)
+        self.linear = operations.Linear(dim, out_chans)
+        self.final_layer = operations.Conv1d(out_chans, out_chans, kernel_size=3, padding=1)
 
     def forward(self, h: Tensor, modulation: Tensor) -> Tensor:
         shift, scale = rearrange(modulation, "b (m c) -> m b 1 c", m=2)
@@ -330,7 +346,7 @@ class FinalBlock(nn.Module):
         return self.final_layer(rearrange(y, "b t c -> b c t"))
 
 
-class LayerFusionDiT(nn.Module):
+class LayerFusionDiT(ComputeDevice, nn.Module):
     """The generator's ``backbone``: latent (b, c, t) + conditioning -> velocity (b, c, t)."""
 
     def __init__(
@@ -344,6 +360,7 @@ class LayerFusionDiT(nn.Module):
         mlp_ratio: float,
         context_dim: int,
         ta_context_dim: int,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
         if embed_dim % num_heads or (embed_dim // num_heads) % 2:
@@ -351,26 +368,29 @@ class LayerFusionDiT(nn.Module):
                 f"dit_embed_dim={embed_dim} must split into dit_num_heads={num_heads} heads of an "
                 "even width (RoPE rotates channel pairs)"
             )
-        self.patch_embed = PatchEmbed(in_chans, embed_dim)
-        self.time_embed = TimestepEmbedder(embed_dim)
-        self.time_ada_final = nn.Linear(embed_dim, 2 * embed_dim)
+        self.patch_embed = PatchEmbed(in_chans, embed_dim, operations)
+        self.time_embed = TimestepEmbedder(embed_dim, operations)
+        self.time_ada_final = operations.Linear(embed_dim, 2 * embed_dim)
         self.context_embed = nn.Sequential(
-            nn.Linear(context_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim)
+            operations.Linear(context_dim, embed_dim),
+            nn.SiLU(),
+            operations.Linear(embed_dim, embed_dim),
         )
 
         def block(skip: bool) -> DiTBlock:
-            return DiTBlock(embed_dim, num_heads, mlp_ratio, ta_context_dim, skip)
+            return DiTBlock(embed_dim, num_heads, mlp_ratio, ta_context_dim, skip, operations)
 
         self.in_blocks = nn.ModuleList([block(False) for _ in range(depth // 2)])
         self.mid_block = block(False)
         self.out_blocks = nn.ModuleList([block(True) for _ in range(depth // 2)])
-        self.final_block = FinalBlock(embed_dim, out_chans)
+        self.final_block = FinalBlock(embed_dim, out_chans, operations)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> LayerFusionDiT:
+    def from_config(cls, config: Mapping[str, Any], operations=PlainOps) -> LayerFusionDiT:
         """Build from the generator's config.json (the ``dit_*`` entries)."""
         check_supported_options(config)
         return cls(
+            operations=operations,
             in_chans=config_value(config, "dit_in_chans"),
             out_chans=config_value(config, "dit_out_chans"),
             embed_dim=config_value(config, "dit_embed_dim"),
@@ -383,7 +403,8 @@ class LayerFusionDiT(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.time_ada_final.weight.dtype
+        """The compute dtype: that of the norms (matrix weights may be stored narrower)."""
+        return self.final_block.norm.weight.dtype
 
     def _blocks(self) -> list[DiTBlock]:
         return [*self.in_blocks, self.mid_block, *self.out_blocks]
@@ -394,7 +415,7 @@ class LayerFusionDiT(nn.Module):
             # The reference casts a scalar timestep to int64 before embedding it (734.6 -> 734);
             # a 1-D timestep tensor is embedded as it is.
             timesteps = timesteps.reshape(1).long()
-        return F.silu(self.time_embed(timesteps))
+        return F.silu(self.time_embed(timesteps, self.dtype))
 
     def prepare(
         self,

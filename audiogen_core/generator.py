@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from .adapter import AdapterOutput, ContentAdapter, frames_mask, global_latent_frames
 from .dit import LayerFusionDiT, StepConstants, config_value
+from .ops import ComputeDevice, PlainOps
 from .sampling import (
     ProgressCallback,
     denoise_schedule,
@@ -67,14 +69,44 @@ class GeneratorConditioning:
         return self._map(lambda t: t.repeat_interleave(repeats, dim=0))
 
 
-class DashengAudioGenerator(nn.Module):
-    """The generator checkpoint (``mispeech/Dasheng-AudioGen`` model.safetensors) as a module."""
+class Conditioner(ComputeDevice, nn.Module):
+    """The prompt side of the generator: text projection and content adapter (about 12 M of its
+    2.2 B parameters), without the DiT.
 
-    def __init__(self, config: Mapping[str, Any], tokenizer: T5Tokenizer | None = None) -> None:
+    It holds the generator's own submodules, not copies, and the generator does not register it,
+    so the checkpoint keys stay the official ones. A model manager can wrap it on its own and move
+    only it to the GPU to encode prompts; :meth:`DashengAudioGenerator.condition` computes on its
+    ``device``. The generator's instruction buffers (a few KB) are moved there on each call.
+    """
+
+    def __init__(self, proj: nn.Module, content_adapter: ContentAdapter) -> None:
+        super().__init__()
+        self.proj = proj
+        self.content_adapter = content_adapter
+
+
+class DashengAudioGenerator(nn.Module):
+    """The generator checkpoint (``mispeech/Dasheng-AudioGen`` model.safetensors) as a module.
+
+    ``backbone`` (the DiT, 99.4% of the parameters) and ``conditioner`` (text projection and
+    content adapter) are disjoint and may live on different devices: ``condition`` runs on the
+    conditioner's device, ``sample`` on the backbone's; the few top-level vectors and buffers are
+    moved to where they are needed on each call.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        operations=PlainOps,
+        *,
+        tokenizer: T5Tokenizer | None = None,
+        source_folder: Path | None = None,
+    ) -> None:
         super().__init__()
         # The reference prefers a tokenizer.json shipped with the generator over the text
         # encoder's own; None means use the text encoder's.
         self.tokenizer = tokenizer
+        self.source_folder = source_folder
         if config.get("special_tokens"):
             raise ValueError(
                 "generator configs with special_tokens are not supported (the official "
@@ -95,22 +127,31 @@ class DashengAudioGenerator(nn.Module):
         self.register_buffer("instruction_embedding", torch.zeros(1, seq_len, instruction_dim))
         self.register_buffer("instruction_lengths", torch.full((1,), seq_len, dtype=torch.long))
 
-        self.backbone = LayerFusionDiT.from_config(config)
-        self.content_adapter = ContentAdapter.from_config(config)
+        self.backbone = LayerFusionDiT.from_config(config, operations)
+        self.content_adapter = ContentAdapter.from_config(config, operations)
         self.content_encoder = nn.Module()
         self.content_encoder.text_encoder = nn.Module()
-        self.content_encoder.text_encoder.proj = nn.Linear(content_dim, content_dim)
+        self.content_encoder.text_encoder.proj = operations.Linear(content_dim, content_dim)
+        # Not registered as a submodule: its parameters are already the generator's.
+        conditioner = Conditioner(self.content_encoder.text_encoder.proj, self.content_adapter)
+        object.__setattr__(self, "conditioner", conditioner)
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], tokenizer: T5Tokenizer | None = None
+        cls,
+        config: Mapping[str, Any],
+        operations=PlainOps,
+        *,
+        tokenizer: T5Tokenizer | None = None,
+        source_folder: Path | None = None,
     ) -> DashengAudioGenerator:
-        """Build from the checkpoint's config.json dict (and its bundled tokenizer, if any).
+        """Build from the checkpoint's config.json dict (and its bundled tokenizer, if any),
+        layers from ``operations``; ``source_folder`` names the snapshot in messages.
 
         Parameters get PyTorch's default initialisation; build under ``torch.device("meta")``
         to skip it when a checkpoint will be loaded with ``load_state_dict(..., assign=True)``.
         """
-        return cls(config, tokenizer)
+        return cls(config, operations, tokenizer=tokenizer, source_folder=source_folder)
 
     @property
     def text_encoder_family(self) -> str:
@@ -134,22 +175,28 @@ class DashengAudioGenerator(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The compute dtype (matrix weights may be stored narrower)."""
         return self.dummy_ta_embed.dtype
 
     @property
     def device(self) -> torch.device:
-        return self.dummy_ta_embed.device
+        """Where sampling runs: the DiT's device."""
+        return self.backbone.device
 
-    def instruction(self, batch_size: int) -> tuple[Tensor, Tensor]:
-        """The adapter's fixed key/value sequence (b, s, c) and its validity mask (b, s)."""
+    def instruction(
+        self, batch_size: int, device: torch.device | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The adapter's fixed key/value sequence (b, s, c) and its validity mask (b, s), on
+        ``device`` (default: the conditioner's)."""
+        device = self.conditioner.device if device is None else device
         if self.use_zero_instruction:
             dim = self.instruction_embedding.shape[-1]
-            instruction = torch.zeros(batch_size, 1, dim, device=self.device, dtype=self.dtype)
-            return instruction, torch.ones(batch_size, 1, dtype=torch.bool, device=self.device)
-        instruction = self.instruction_embedding.to(self.dtype).expand(batch_size, -1, -1)
-        slots = torch.arange(instruction.shape[1], device=self.device)
-        mask = (slots < self.instruction_lengths[0]).expand(batch_size, -1)
-        return instruction, mask
+            instruction = torch.zeros(batch_size, 1, dim, device=device, dtype=self.dtype)
+            return instruction, torch.ones(batch_size, 1, dtype=torch.bool, device=device)
+        instruction = self.instruction_embedding.to(device=device, dtype=self.dtype)
+        slots = torch.arange(instruction.shape[1], device=device)
+        mask = slots < self.instruction_lengths[0].to(device)
+        return instruction.expand(batch_size, -1, -1), mask.expand(batch_size, -1)
 
     def _check_text(self, t5_hidden: Tensor, t5_mask: Tensor) -> None:
         content_dim = self.dummy_ta_embed.shape[0]
@@ -169,11 +216,11 @@ class DashengAudioGenerator(nn.Module):
     def adapt_content(self, t5_hidden: Tensor, t5_mask: Tensor) -> AdapterOutput:
         """Text projection and content adapter for T5 states (b, l, c) with mask (b, l)."""
         self._check_text(t5_hidden, t5_mask)
-        proj = self.content_encoder.text_encoder.proj
-        content = proj(t5_hidden.to(device=self.device, dtype=self.dtype))
-        instruction, instruction_mask = self.instruction(content.shape[0])
+        device = self.conditioner.device
+        content = self.conditioner.proj(t5_hidden.to(device=device, dtype=self.dtype))
+        instruction, instruction_mask = self.instruction(content.shape[0], device)
         return self.content_adapter(
-            content, t5_mask.to(self.device).bool(), instruction, instruction_mask
+            content, t5_mask.to(device).bool(), instruction, instruction_mask
         )
 
     @torch.no_grad()
@@ -183,7 +230,7 @@ class DashengAudioGenerator(nn.Module):
         The lengths are not clamped: checking them is the caller's job.
         """
         adapted = self.adapt_content(t5_hidden, t5_mask)
-        mask = t5_mask.to(self.device).bool()
+        mask = t5_mask.to(adapted.content.device).bool()
         longest = int(mask.sum(dim=1).max())
         return GeneratorConditioning(
             context=adapted.content[:, :longest],
@@ -220,7 +267,8 @@ class DashengAudioGenerator(nn.Module):
         (same mask) and zero time-aligned content.
         """
         x_mask = frames_mask(cond.latent_lengths, num_frames)
-        time_aligned = self.dummy_ta_embed.reshape(1, 1, -1).expand(cond.batch_size, 1, -1)
+        time_aligned = self.dummy_ta_embed.to(cond.context.device).reshape(1, 1, -1)
+        time_aligned = time_aligned.expand(cond.batch_size, 1, -1)
         context, context_mask = cond.context, cond.context_mask
         if guidance:
             time_aligned = torch.cat([torch.zeros_like(time_aligned), time_aligned])

@@ -264,7 +264,7 @@ class AudioGenPipeline:
                 logger.warning(report.message)
         model = text_encoder.model
         hidden = model(ids.to(text_encoder.device), mask.to(text_encoder.device))
-        cond = generator.condition(hidden.to(generator.device), mask.to(generator.device))
+        cond = generator.condition(hidden, mask)  # runs on the conditioner's device
         return Conditioning(
             prompts=prompt_list,
             tensors=cond.to("cpu"),

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import Tensor, nn
 
+from .ops import ComputeDevice, PlainOps, casts_weights
+
 Activation = Callable[[Tensor], Tensor]
 
 # Names as ``transformers`` resolves them from ``feed_forward_proj`` ("gated-gelu" -> "gelu_new").
@@ -137,22 +139,25 @@ class T5LayerNorm(nn.Module):
     def forward(self, x: Tensor, dtype: torch.dtype) -> Tensor:
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight.to(dtype) * x.to(dtype)
+        # Cast on use: a model manager may leave this raw parameter on the offload device.
+        return self.weight.to(device=x.device, dtype=dtype) * x.to(dtype)
 
 
 class T5SelfAttention(nn.Module):
     """Multi-head self-attention without 1/sqrt(d) scaling (T5 folds it into the weights)."""
 
-    def __init__(self, config: T5EncoderConfig, has_relative_bias: bool) -> None:
+    def __init__(
+        self, config: T5EncoderConfig, has_relative_bias: bool, operations=PlainOps
+    ) -> None:
         super().__init__()
         inner = config.num_heads * config.d_kv
         self.num_heads = config.num_heads
-        self.q = nn.Linear(config.d_model, inner, bias=False)
-        self.k = nn.Linear(config.d_model, inner, bias=False)
-        self.v = nn.Linear(config.d_model, inner, bias=False)
-        self.o = nn.Linear(inner, config.d_model, bias=False)
+        self.q = operations.Linear(config.d_model, inner, bias=False)
+        self.k = operations.Linear(config.d_model, inner, bias=False)
+        self.v = operations.Linear(config.d_model, inner, bias=False)
+        self.o = operations.Linear(inner, config.d_model, bias=False)
         if has_relative_bias:
-            self.relative_attention_bias = nn.Embedding(
+            self.relative_attention_bias = operations.Embedding(
                 config.relative_attention_num_buckets, config.num_heads
             )
 
@@ -175,14 +180,14 @@ class T5SelfAttention(nn.Module):
 class T5FeedForward(nn.Module):
     """``wo(act(wi_0 x) * wi_1 x)`` when gated, ``wo(act(wi x))`` otherwise."""
 
-    def __init__(self, config: T5EncoderConfig) -> None:
+    def __init__(self, config: T5EncoderConfig, operations=PlainOps) -> None:
         super().__init__()
         if config.gated:
-            self.wi_0 = nn.Linear(config.d_model, config.d_ff, bias=False)
-            self.wi_1 = nn.Linear(config.d_model, config.d_ff, bias=False)
+            self.wi_0 = operations.Linear(config.d_model, config.d_ff, bias=False)
+            self.wi_1 = operations.Linear(config.d_model, config.d_ff, bias=False)
         else:
-            self.wi = nn.Linear(config.d_model, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.d_model, bias=False)
+            self.wi = operations.Linear(config.d_model, config.d_ff, bias=False)
+        self.wo = operations.Linear(config.d_ff, config.d_model, bias=False)
         self.act = _ACTIVATIONS[config.activation]
         self.gated = config.gated
 
@@ -196,6 +201,8 @@ class T5FeedForward(nn.Module):
 
 def _linear(x: Tensor, layer: nn.Linear) -> Tensor:
     """``layer(x)`` computed in the dtype of ``x`` (weights cast on the fly if they differ)."""
+    if casts_weights(layer):  # casts to the input's dtype and device itself
+        return layer(x)
     return F.linear(x, layer.weight.to(x.dtype))
 
 
@@ -205,9 +212,11 @@ def _feed_forward_dtype(param_dtype: torch.dtype) -> torch.dtype:
 
 
 class T5LayerSelfAttention(nn.Module):
-    def __init__(self, config: T5EncoderConfig, has_relative_bias: bool) -> None:
+    def __init__(
+        self, config: T5EncoderConfig, has_relative_bias: bool, operations=PlainOps
+    ) -> None:
         super().__init__()
-        self.SelfAttention = T5SelfAttention(config, has_relative_bias)
+        self.SelfAttention = T5SelfAttention(config, has_relative_bias, operations)
         self.layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
 
     def forward(self, residual: Tensor, bias: Tensor) -> Tensor:
@@ -216,9 +225,9 @@ class T5LayerSelfAttention(nn.Module):
 
 
 class T5LayerFF(nn.Module):
-    def __init__(self, config: T5EncoderConfig) -> None:
+    def __init__(self, config: T5EncoderConfig, operations=PlainOps) -> None:
         super().__init__()
-        self.DenseReluDense = T5FeedForward(config)
+        self.DenseReluDense = T5FeedForward(config, operations)
         self.layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
 
     def forward(self, residual: Tensor) -> Tensor:
@@ -227,10 +236,15 @@ class T5LayerFF(nn.Module):
 
 
 class T5Block(nn.Module):
-    def __init__(self, config: T5EncoderConfig, has_relative_bias: bool) -> None:
+    def __init__(
+        self, config: T5EncoderConfig, has_relative_bias: bool, operations=PlainOps
+    ) -> None:
         super().__init__()
         self.layer = nn.ModuleList(
-            [T5LayerSelfAttention(config, has_relative_bias), T5LayerFF(config)]
+            [
+                T5LayerSelfAttention(config, has_relative_bias, operations),
+                T5LayerFF(config, operations),
+            ]
         )
 
     def forward(self, residual: Tensor, bias: Tensor) -> Tensor:
@@ -240,16 +254,16 @@ class T5Block(nn.Module):
 class T5Stack(nn.Module):
     """The encoder blocks and the final norm; the embedding lives in ``T5Encoder.shared``."""
 
-    def __init__(self, config: T5EncoderConfig) -> None:
+    def __init__(self, config: T5EncoderConfig, operations=PlainOps) -> None:
         super().__init__()
         # Only the first block owns the relative position table; its bias is shared by all.
         self.block = nn.ModuleList(
-            [T5Block(config, has_relative_bias=i == 0) for i in range(config.num_layers)]
+            [T5Block(config, i == 0, operations) for i in range(config.num_layers)]
         )
         self.final_layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
 
 
-class T5Encoder(nn.Module):
+class T5Encoder(ComputeDevice, nn.Module):
     """``transformers.T5EncoderModel`` forward (``last_hidden_state``) with the same keys.
 
     The embedding is stored once, as ``shared.weight``; ``encoder.embed_tokens.weight`` is the
@@ -262,24 +276,21 @@ class T5Encoder(nn.Module):
     # Official flan-t5 files hold the full encoder-decoder; the decoder side is not used.
     IGNORED_CHECKPOINT_PREFIXES = ("decoder.", "lm_head.")
 
-    def __init__(self, config: T5EncoderConfig) -> None:
+    def __init__(self, config: T5EncoderConfig, operations=PlainOps) -> None:
         super().__init__()
         self.config = config
-        self.shared = nn.Embedding(config.vocab_size, config.d_model)
-        self.encoder = T5Stack(config)
+        self.shared = operations.Embedding(config.vocab_size, config.d_model)
+        self.encoder = T5Stack(config, operations)
 
     @classmethod
-    def from_config(cls, config: dict) -> T5Encoder:
+    def from_config(cls, config: dict, operations=PlainOps) -> T5Encoder:
         """Build from a Hugging Face T5 ``config.json`` dict; weights come from a state dict."""
-        return cls(T5EncoderConfig.from_dict(config))
+        return cls(T5EncoderConfig.from_dict(config), operations)
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.shared.weight.dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.shared.weight.device
+        """The compute dtype: the norms' (matrix weights may be stored narrower)."""
+        return self.encoder.final_layer_norm.weight.dtype
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """(B, L) int64 ids and (B, L) bool mask (True = token) -> (B, L, d_model) float32."""

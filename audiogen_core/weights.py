@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -37,6 +37,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .derived_buffers import derived_buffer_keys, reset_derived_buffers
+from .ops import resolve_operations, storage_dtypes, to_storage
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 INDEX_FILE = "model.safetensors.index.json"
@@ -484,10 +485,12 @@ def load_safetensors_into(
     dtype: torch.dtype,
     ignored_prefixes: tuple[str, ...] = (),
     source: str = "",
+    dtypes: Mapping[str, torch.dtype] | None = None,
 ) -> nn.Module:
     """Fill a meta-device ``model`` from safetensors files, checking every key and shape.
 
-    Floating-point tensors are converted to ``dtype``; integer buffers keep their type.
+    Floating-point tensors are converted to ``dtypes[key]`` when given, else to ``dtype``;
+    integer buffers keep their type.
     Derived buffers are recomputed rather than trusted, so their presence in the file is
     optional. Raises WeightsError naming missing, unexpected and mis-shaped keys.
     """
@@ -529,7 +532,9 @@ def load_safetensors_into(
             tensor = checkpoint.tensor(file_key_for[key])
         else:  # optional: a placeholder that reset_derived_buffers() overwrites
             tensor = torch.zeros(target.shape, dtype=target.dtype)
-        state[key] = tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else None)
+        if tensor.is_floating_point():
+            tensor = to_storage(tensor, (dtypes or {}).get(key, dtype), key)
+        state[key] = tensor.to(device=device)
     model.load_state_dict(state, strict=True, assign=True)
     reset_derived_buffers(model)
     return model.eval().requires_grad_(False)
@@ -633,7 +638,7 @@ def check_model_pairing(generator, text_encoder) -> None:
     """The same check on loaded models (the nodes load them separately)."""
     error = pairing_error(
         generator.text_encoder_family,
-        "in use",
+        generator.source_folder or "in use",
         getattr(text_encoder, "family", T5_FAMILY),
         getattr(text_encoder, "source_folder", "in use"),
     )
@@ -656,20 +661,41 @@ def text_encoder_kind(folder: Path) -> SnapshotKind:
 
 
 def load_generator(
-    folder: Path | str, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    folder: Path | str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    operations=None,
+    weight_dtype: torch.dtype | None = None,
 ):
-    """Load the Dasheng-AudioGen generator snapshot (config.json + safetensors)."""
+    """Load the Dasheng-AudioGen generator snapshot (config.json + safetensors).
+
+    ``dtype`` is the compute dtype; ``weight_dtype`` (default: ``dtype``) stores the matrix
+    weights, e.g. ``torch.float8_e4m3fn``. ``operations`` builds the layers (see
+    :mod:`audiogen_core.ops`; default: torch's, or cast-on-the-fly ones when the two differ).
+    """
     from .generator import DashengAudioGenerator
     from .text_encoder import T5Tokenizer
 
     folder = Path(folder)
     config = read_config(folder, GENERATOR)
+    operations = resolve_operations(operations, dtype, weight_dtype)
     # The reference prefers a tokenizer.json shipped with the generator over flan-t5's own.
     bundled = folder / "tokenizer.json"
     tokenizer = T5Tokenizer.from_file(bundled) if bundled.is_file() else None
-    model = build_on_meta(lambda: DashengAudioGenerator.from_config(config, tokenizer), folder)
+    model = build_on_meta(
+        lambda: DashengAudioGenerator.from_config(
+            config, operations, tokenizer=tokenizer, source_folder=folder
+        ),
+        folder,
+    )
     return load_safetensors_into(
-        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+        model,
+        safetensors_files(folder),
+        torch.device(device),
+        dtype,
+        source=str(folder),
+        dtypes=storage_dtypes(model, dtype, weight_dtype),
     )
 
 
@@ -678,14 +704,21 @@ def load_audio_tokenizer(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     include_encoder: bool = True,
+    *,
+    operations=None,
+    weight_dtype: torch.dtype | None = None,
 ):
-    """Load the DashengTokenizer snapshot; without the encoder only the decode path is kept."""
+    """Load the DashengTokenizer snapshot; without the encoder only the decode path is kept.
+
+    ``dtype``, ``weight_dtype`` and ``operations`` as for :func:`load_generator`.
+    """
     from .audio_tokenizer import DashengAudioTokenizer
 
     folder = Path(folder)
     config = read_config(folder, AUDIO_TOKENIZER)
+    operations = resolve_operations(operations, dtype, weight_dtype)
     model = build_on_meta(
-        lambda: DashengAudioTokenizer.from_config(config, include_encoder=include_encoder), folder
+        lambda: DashengAudioTokenizer.from_config(config, include_encoder, operations), folder
     )
     ignored = () if include_encoder else ("encoder.",)
     return load_safetensors_into(
@@ -695,6 +728,7 @@ def load_audio_tokenizer(
         dtype,
         ignored_prefixes=ignored,
         source=str(folder),
+        dtypes=storage_dtypes(model, dtype, weight_dtype),
     )
 
 
@@ -703,11 +737,15 @@ def load_text_encoder(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     tokenizer_file: Path | str | None = None,
+    *,
+    operations=None,
+    weight_dtype: torch.dtype | None = None,
 ):
     """Load the encoder half of flan-t5-large or mt5-large and its tokenizer.
 
     The tokenizer is the folder's tokenizer.json (flan-t5), else its spiece.model converted
-    once (mt5-large ships no tokenizer.json; see spiece_conversion).
+    once (mt5-large ships no tokenizer.json; see spiece_conversion). ``dtype``,
+    ``weight_dtype`` and ``operations`` as for :func:`load_generator`.
     """
     from .spiece_conversion import SentencePieceConversionError, load_spiece_tokenizer
     from .text_encoder import T5Encoder, T5Tokenizer, TextEncoder
@@ -729,9 +767,15 @@ def load_text_encoder(
             tokenizer = T5Tokenizer(load_spiece_tokenizer(folder))
         except SentencePieceConversionError as exc:
             raise WeightsError(str(exc)) from exc
-    model = build_on_meta(lambda: T5Encoder.from_config(config), folder)
+    operations = resolve_operations(operations, dtype, weight_dtype)
+    model = build_on_meta(lambda: T5Encoder.from_config(config, operations), folder)
     load_safetensors_into(
-        model, safetensors_files(folder), torch.device(device), dtype, source=str(folder)
+        model,
+        safetensors_files(folder),
+        torch.device(device),
+        dtype,
+        source=str(folder),
+        dtypes=storage_dtypes(model, dtype, weight_dtype),
     )
     max_length = int(config.get("n_positions", 512) or 512)
     return TextEncoder(

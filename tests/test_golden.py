@@ -3,7 +3,8 @@
 Cases are found in ``tests/fixtures/golden`` or in ``$AUDIOGEN_GOLDEN_DIR``; each case's
 letter says what it exercises (a: DiT forward, b: adapter and durations, c: the sampling loop,
 d: audio decode, e: audio encode, f: schedules). Every size comes from the sidecar config or
-from the weights, never from the shipped files.
+from the weights, never from the shipped files. The model cases run twice: with torch's layers
+and with layers that cast their weights on the fly (``operations=CastOps``, in float32).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 import pytest
 from golden_checks import audio_tokenizer, generator
 from golden_io import SHIPPED_GOLDEN_DIR, golden_cases, golden_dir, load_case
+
+from audiogen_core.ops import CastOps, PlainOps
 
 CHECKS = {
     "a": generator.check_dit_forward,
@@ -30,11 +33,27 @@ def _kind(case_name: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("path", golden_cases(), ids=lambda p: p.stem)
-def test_golden_case(path):
+MODEL_KINDS = set("abcde")  # cases that build a model (f only replays schedules)
+
+
+def _cases_with_operations() -> list:
+    params = []
+    for path in golden_cases():
+        params.append(pytest.param(path, PlainOps, id=path.stem))
+        if _kind(path.stem) in MODEL_KINDS:
+            params.append(pytest.param(path, CastOps, id=f"{path.stem}-cast_ops"))
+    return params
+
+
+@pytest.mark.parametrize("path, operations", _cases_with_operations())
+def test_golden_case(path, operations):
     kind = _kind(path.stem)
     assert kind in CHECKS, f"no check for golden case kind {kind!r} ({path.name})"
-    CHECKS[kind](load_case(path))
+    case = load_case(path)
+    if kind in MODEL_KINDS:
+        CHECKS[kind](case, operations=operations)
+    else:
+        CHECKS[kind](case)
 
 
 def test_golden_cases_found():

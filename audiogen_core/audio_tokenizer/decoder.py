@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import Float32LayerNorm, compute_device, periodic_hann
+from ..layers import compute_device, periodic_hann
+from ..ops import PlainOps, float32_layer_norm
 
 # Magnitudes are clipped at 100 after exp: the official safeguard against exploding frames.
 MAX_MAGNITUDE = 100.0
@@ -24,33 +25,41 @@ MAX_MAGNITUDE = 100.0
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv k=7, LayerNorm, pointwise MLP with exact GELU, per-channel layer scale."""
 
-    def __init__(self, dim: int, intermediate_dim: int) -> None:
+    def __init__(self, dim: int, intermediate_dim: int, operations=PlainOps) -> None:
         super().__init__()
-        self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = Float32LayerNorm(dim, eps=1e-6)
-        self.pwconv1 = nn.Linear(dim, intermediate_dim)
+        self.dwconv = operations.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = float32_layer_norm(operations)(dim, eps=1e-6)
+        self.pwconv1 = operations.Linear(dim, intermediate_dim)
         self.act = nn.GELU()
-        self.pwconv2 = nn.Linear(intermediate_dim, dim)
+        self.pwconv2 = operations.Linear(intermediate_dim, dim)
         self.gamma = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, T) -> (B, C, T)."""
         y = self.norm(self.dwconv(x).transpose(1, 2))
-        y = self.gamma * self.pwconv2(self.act(self.pwconv1(y)))
+        # Cast on use: a model manager may leave this raw parameter on the offload device.
+        gamma = self.gamma.to(device=y.device, dtype=y.dtype)
+        y = gamma * self.pwconv2(self.act(self.pwconv1(y)))
         return x + y.transpose(1, 2)
 
 
 class VocosBackbone(nn.Module):
     def __init__(
-        self, input_channels: int, dim: int, intermediate_dim: int, num_layers: int
+        self,
+        input_channels: int,
+        dim: int,
+        intermediate_dim: int,
+        num_layers: int,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
-        self.embed = nn.Conv1d(input_channels, dim, kernel_size=7, padding=3)
-        self.norm = Float32LayerNorm(dim, eps=1e-6)
+        LayerNorm = float32_layer_norm(operations)
+        self.embed = operations.Conv1d(input_channels, dim, kernel_size=7, padding=3)
+        self.norm = LayerNorm(dim, eps=1e-6)
         self.convnext = nn.ModuleList(
-            ConvNeXtBlock(dim, intermediate_dim) for _ in range(num_layers)
+            ConvNeXtBlock(dim, intermediate_dim, operations) for _ in range(num_layers)
         )
-        self.final_layer_norm = Float32LayerNorm(dim, eps=1e-6)
+        self.final_layer_norm = LayerNorm(dim, eps=1e-6)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, input_channels, T) -> (B, T, dim)."""
@@ -89,7 +98,7 @@ class ISTFT(nn.Module):
 
     def forward(self, spec: Tensor) -> Tensor:
         """Complex spectrum (B, n_fft // 2 + 1, T) -> float32 waveform (B, T * hop)."""
-        window = self.window.float()
+        window = self.window.to(device=spec.device, dtype=torch.float32)
         frames = torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * window[:, None]
         signal = _overlap_add(frames, self.hop_length)
         envelope = _overlap_add(
@@ -105,9 +114,9 @@ class ISTFT(nn.Module):
 class ISTFTHead(nn.Module):
     """Linear layer to (log-magnitude, phase) per bin, then the inverse STFT."""
 
-    def __init__(self, dim: int, n_fft: int, hop_length: int) -> None:
+    def __init__(self, dim: int, n_fft: int, hop_length: int, operations=PlainOps) -> None:
         super().__init__()
-        self.out = nn.Linear(dim, n_fft + 2)
+        self.out = operations.Linear(dim, n_fft + 2)
         self.istft = ISTFT(n_fft, hop_length)
 
     def spectrum(self, x: Tensor) -> Tensor:
@@ -130,10 +139,11 @@ class VocosDecoder(nn.Module):
         num_layers: int,
         n_fft: int,
         hop_length: int,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
-        self.backbone = VocosBackbone(input_channels, dim, intermediate_dim, num_layers)
-        self.head = ISTFTHead(dim, n_fft, hop_length)
+        self.backbone = VocosBackbone(input_channels, dim, intermediate_dim, num_layers, operations)
+        self.head = ISTFTHead(dim, n_fft, hop_length, operations)
 
     def forward(self, x: Tensor) -> Tensor:
         """Channels-first frames (B, input_channels, T) -> float32 waveform (B, T * hop)."""

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from ..layers import Float32LayerNorm
+from ..ops import PlainOps, float32_layer_norm
 from .frontend import AmplitudeToDB, LogMelSpectrogram, MelSpectrogram
 
 SAMPLE_RATE = 16000
@@ -38,11 +38,11 @@ MLP_RATIO = 4
 class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv projection (keys ``qkv``, ``proj``)."""
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, operations=PlainOps) -> None:
         super().__init__()
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = operations.Linear(dim, 3 * dim)
+        self.proj = operations.Linear(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         q, k, v = rearrange(
@@ -53,11 +53,11 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, operations=PlainOps) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
+        self.fc1 = operations.Linear(dim, hidden)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = operations.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -66,12 +66,13 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     """Pre-LN transformer block (LayerNorm eps 1e-6)."""
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, operations=PlainOps) -> None:
         super().__init__()
-        self.norm1 = Float32LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, num_heads)
-        self.norm2 = Float32LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, MLP_RATIO * dim)
+        LayerNorm = float32_layer_norm(operations)
+        self.norm1 = LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads, operations)
+        self.norm2 = LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, MLP_RATIO * dim, operations)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x))
@@ -81,9 +82,11 @@ class Block(nn.Module):
 class PatchEmbed(nn.Module):
     """Non-overlapping (mel bins x 4 frames) patches; the conv sits under ``proj``."""
 
-    def __init__(self, n_mels: int, dim: int) -> None:
+    def __init__(self, n_mels: int, dim: int, operations=PlainOps) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(1, dim, (n_mels, PATCH_FRAMES), stride=(n_mels, PATCH_FRAMES))
+        self.proj = operations.Conv2d(
+            1, dim, (n_mels, PATCH_FRAMES), stride=(n_mels, PATCH_FRAMES)
+        )
 
     def forward(self, mel: Tensor) -> Tensor:
         return self.proj(mel)
@@ -104,12 +107,16 @@ class MelBatchNorm(nn.Module):
     def forward(self, mel_db: Tensor) -> Tensor:
         """(B, n_mels, frames) float32 -> same shape, normalised per mel bin."""
         bn: nn.BatchNorm2d = getattr(self, "1")
+
+        def stat(tensor: Tensor) -> Tensor:  # a model manager may leave it offloaded
+            return tensor.to(device=mel_db.device, dtype=torch.float32)
+
         return F.batch_norm(
             mel_db.float(),
-            bn.running_mean.float(),
-            bn.running_var.float(),
-            bn.weight.float(),
-            bn.bias.float(),
+            stat(bn.running_mean),
+            stat(bn.running_var),
+            stat(bn.weight),
+            stat(bn.bias),
             training=False,
             momentum=0.0,
             eps=bn.eps,
@@ -119,7 +126,9 @@ class MelBatchNorm(nn.Module):
 class DashengEncoder(nn.Module):
     """The Dasheng audio transformer without its output layer (``encoder.model.*``)."""
 
-    def __init__(self, embed_dim: int, depth: int, num_heads: int) -> None:
+    def __init__(
+        self, embed_dim: int, depth: int, num_heads: int, operations=PlainOps
+    ) -> None:
         super().__init__()
         self.time_pos_embed = nn.Parameter(torch.zeros(1, embed_dim, 1, CHUNK_TOKENS))
         self.freq_pos_embed = nn.Parameter(torch.zeros(1, embed_dim, 1, 1))
@@ -127,10 +136,10 @@ class DashengEncoder(nn.Module):
             MelSpectrogram(SAMPLE_RATE, SEMANTIC_N_FFT, SEMANTIC_HOP, SEMANTIC_N_MELS, power=2.0),
             AmplitudeToDB(SEMANTIC_TOP_DB),
         )
-        self.patch_embed = PatchEmbed(SEMANTIC_N_MELS, embed_dim)
+        self.patch_embed = PatchEmbed(SEMANTIC_N_MELS, embed_dim, operations)
         self.init_bn = MelBatchNorm(SEMANTIC_N_MELS)
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads) for _ in range(depth))
-        self.norm = Float32LayerNorm(embed_dim, eps=1e-6)
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, operations) for _ in range(depth))
+        self.norm = float32_layer_norm(operations)(embed_dim, eps=1e-6)
 
     @property
     def chunk_frames(self) -> int:
@@ -150,8 +159,10 @@ class DashengEncoder(nn.Module):
 
     def _transform_chunk(self, mel: Tensor) -> Tensor:
         x = self.patch_embed(mel.unsqueeze(1).to(self.time_pos_embed.dtype))
-        # Every chunk starts again at positional slot 0.
-        x = x + self.time_pos_embed[..., : x.shape[-1]] + self.freq_pos_embed
+        # Every chunk starts again at positional slot 0. The embeddings are cast on use: a model
+        # manager may leave these raw parameters on the offload device.
+        time_pos = self.time_pos_embed[..., : x.shape[-1]].to(x.device)
+        x = x + time_pos + self.freq_pos_embed.to(x.device)
         x = rearrange(x, "b c f t -> b (f t) c")
         for block in self.blocks:
             x = block(x)
@@ -166,19 +177,25 @@ class TokenizerEncoder(nn.Module):
     """Semantic transformer plus acoustic mel-patch branch (``encoder.*``)."""
 
     def __init__(
-        self, embed_dim: int, depth: int, num_heads: int, n_mels_patch: int, hop_length: int
+        self,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        n_mels_patch: int,
+        hop_length: int,
+        operations=PlainOps,
     ) -> None:
         super().__init__()
-        self.model = DashengEncoder(embed_dim, depth, num_heads)
+        self.model = DashengEncoder(embed_dim, depth, num_heads, operations)
         self.front_end = LogMelSpectrogram(SAMPLE_RATE, ACOUSTIC_N_FFT, hop_length, n_mels_patch)
-        self.patch_embed = nn.Conv2d(
+        self.patch_embed = operations.Conv2d(
             1, embed_dim, (n_mels_patch, PATCH_FRAMES), stride=(n_mels_patch, PATCH_FRAMES)
         )
-        self.norm = Float32LayerNorm(embed_dim, eps=1e-5)
+        self.norm = float32_layer_norm(operations)(embed_dim, eps=1e-5)
 
     def acoustic(self, log_mel: Tensor) -> Tensor:
         """Log-mel (B, n_mels, frames) -> acoustic tokens (B, floor(frames / 4), dim)."""
-        x = self.patch_embed(log_mel.unsqueeze(1).to(self.patch_embed.weight.dtype))
+        x = self.patch_embed(log_mel.unsqueeze(1).to(self.norm.weight.dtype))
         return self.norm(rearrange(x, "b c f t -> b (f t) c"))
 
     def forward(self, waveform: Tensor) -> Tensor:

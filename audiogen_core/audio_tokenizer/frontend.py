@@ -70,7 +70,7 @@ class Spectrogram(nn.Module):
             self.n_fft,
             hop_length=self.hop_length,
             win_length=self.n_fft,
-            window=self.window.float(),
+            window=self.window.to(device=waveform.device, dtype=torch.float32),
             center=True,
             pad_mode="reflect",
             normalized=False,
@@ -100,7 +100,8 @@ class MelScale(nn.Module):
 
     def forward(self, spec: Tensor) -> Tensor:
         """(B, n_freqs, frames) -> (B, n_mels, frames)."""
-        return torch.matmul(spec.transpose(-1, -2), self.fb.float()).transpose(-1, -2)
+        fb = self.fb.to(device=spec.device, dtype=torch.float32)
+        return torch.matmul(spec.transpose(-1, -2), fb).transpose(-1, -2)
 
 
 class MelSpectrogram(nn.Module):

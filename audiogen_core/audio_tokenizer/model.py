@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..ops import ComputeDevice, PlainOps
 from .decoder import VocosDecoder
 from .encoder import (
     ACOUSTIC_N_FFT,
@@ -69,10 +70,12 @@ class TokenizerConfig:
             )
 
 
-class DashengAudioTokenizer(nn.Module):
+class DashengAudioTokenizer(ComputeDevice, nn.Module):
     """Audio tokenizer: ``encode`` (B, N) waveform -> (B, C, T) latent, ``decode`` back."""
 
-    def __init__(self, config: TokenizerConfig, include_encoder: bool = True) -> None:
+    def __init__(
+        self, config: TokenizerConfig, include_encoder: bool = True, operations=PlainOps
+    ) -> None:
         super().__init__()
         self.config = config
         self.encoder = (
@@ -82,12 +85,13 @@ class DashengAudioTokenizer(nn.Module):
                 config.num_heads,
                 config.n_mels_patch,
                 config.hop_length,
+                operations,
             )
             if include_encoder
             else None
         )
         self.upsampler = (
-            nn.ConvTranspose1d(
+            operations.ConvTranspose1d(
                 config.embed_dim,
                 config.embed_dim,
                 config.upsample_tokens,
@@ -103,14 +107,15 @@ class DashengAudioTokenizer(nn.Module):
             config.decoder_depth,
             config.istft_n_fft,
             config.istft_hop,
+            operations,
         )
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], include_encoder: bool = True
+        cls, config: Mapping[str, Any], include_encoder: bool = True, operations=PlainOps
     ) -> DashengAudioTokenizer:
         """Build from an official tokenizer ``config.json`` dict (random weights)."""
-        return cls(TokenizerConfig.from_dict(config), include_encoder=include_encoder)
+        return cls(TokenizerConfig.from_dict(config), include_encoder, operations)
 
     @property
     def sample_rate(self) -> int:
@@ -136,10 +141,10 @@ class DashengAudioTokenizer(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.decoder.head.out.weight.dtype
+        """The compute dtype: the norms' (matrix weights may be stored narrower)."""
+        return self.decoder.backbone.norm.weight.dtype
 
-    @property
-    def device(self) -> torch.device:
+    def _weights_device(self) -> torch.device:
         return self.decoder.head.out.weight.device
 
     @property

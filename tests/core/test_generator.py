@@ -13,6 +13,7 @@ from golden_checks.generator import load_generator
 from golden_io import SHIPPED_GOLDEN_DIR, first_case
 
 from audiogen_core.adapter import frames_mask
+from audiogen_core.derived_buffers import reset_derived_buffers
 from audiogen_core.generator import DashengAudioGenerator, GeneratorConditioning
 from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas
 
@@ -171,3 +172,52 @@ def test_unsupported_config_entries_are_named(case_c):
     del config["dit_embed_dim"]
     with pytest.raises(ValueError, match="dit_embed_dim"):
         DashengAudioGenerator.from_config(config)
+
+
+def test_condition_runs_with_the_dit_never_loaded():
+    """Text Encode moves only the conditioner: the DiT may stay on meta (never materialised)."""
+    case = first_case("case_b_")
+    with torch.device("meta"):
+        model = DashengAudioGenerator.from_config(case.meta["generator_config"])
+        reference = DashengAudioGenerator.from_config(case.meta["generator_config"])
+    prompt_side = {k: v for k, v in case.weights.items() if not k.startswith("backbone.")}
+    model.load_state_dict(prompt_side, strict=False, assign=True)
+    reference.load_state_dict(case.weights, strict=False, assign=True)
+    reset_derived_buffers(reference)
+    assert all(p.is_meta for p in model.backbone.parameters())
+    assert not any(p.is_meta for p in model.conditioner.parameters())
+    assert model.conditioner.device == torch.device("cpu")
+
+    t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
+    cond = model.condition(t5_hidden, t5_mask)
+    reference = reference.condition(t5_hidden, t5_mask)
+    for field in dataclasses.fields(cond):
+        assert torch.equal(getattr(cond, field.name), getattr(reference, field.name)), field.name
+    assert all(p.is_meta for p in model.backbone.parameters())
+
+
+def test_conditioner_is_the_prompt_side_and_adds_no_checkpoint_keys(model):
+    conditioner_params = {id(p) for p in model.conditioner.parameters()}
+    prompt_side = [
+        p
+        for k, p in model.named_parameters()
+        if k.startswith(("content_adapter.", "content_encoder."))
+    ]
+    assert conditioner_params == {id(p) for p in prompt_side}
+    assert conditioner_params.isdisjoint(id(p) for p in model.backbone.parameters())
+    assert not any(k.startswith("conditioner") for k in model.state_dict())
+    assert all(m is not model.conditioner for m in model.modules())
+
+
+def test_compute_devices_can_be_assigned_like_comfyui_does(model):
+    """ComfyUI's ModelPatcher writes ``model.device`` when it loads or offloads a module."""
+    assert model.device == model.backbone.device == torch.device("cpu")
+    try:
+        model.backbone.device = "meta"
+        model.conditioner.device = torch.device("meta")
+        assert model.device == torch.device("meta")
+        assert model.conditioner.device == torch.device("meta")
+        model.backbone.device = None
+        assert model.device == torch.device("cpu")
+    finally:
+        model.backbone.device = model.conditioner.device = None

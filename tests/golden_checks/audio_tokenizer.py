@@ -12,16 +12,20 @@ from golden_io import GoldenCase, assert_scaled_close
 
 from audiogen_core.audio_tokenizer import DashengAudioTokenizer
 from audiogen_core.derived_buffers import derived_buffer_keys, reset_derived_buffers
+from audiogen_core.ops import PlainOps
 
 K = 1e-4
 
 
 def build_tokenizer(
-    config: dict, weights: dict[str, torch.Tensor], include_encoder: bool = True
+    config: dict,
+    weights: dict[str, torch.Tensor],
+    include_encoder: bool = True,
+    operations=PlainOps,
 ) -> DashengAudioTokenizer:
     """Meta-device build, assign-load of the learned weights, derived buffers recomputed."""
     with torch.device("meta"):
-        model = DashengAudioTokenizer.from_config(config, include_encoder=include_encoder)
+        model = DashengAudioTokenizer.from_config(config, include_encoder, operations)
     derived = derived_buffer_keys(model)
     expected = set(model.state_dict()) - derived
     state = {k: v for k, v in weights.items() if k in expected}
@@ -31,8 +35,10 @@ def build_tokenizer(
     return model.eval()
 
 
-def check_decode(case: GoldenCase) -> None:
-    model = build_tokenizer(case.meta["tokenizer_config"], case.weights, include_encoder=False)
+def check_decode(case: GoldenCase, operations=PlainOps) -> None:
+    model = build_tokenizer(
+        case.meta["tokenizer_config"], case.weights, include_encoder=False, operations=operations
+    )
     latent = case.inputs["latent"].transpose(1, 2)  # the reference's latents are time-major
     with torch.no_grad():
         upsampled = model.upsample(latent)
@@ -48,8 +54,8 @@ def check_decode(case: GoldenCase) -> None:
         assert_scaled_close(ours, case.outputs[name], case.max_abs(name), K, f"{case.name} {name}")
 
 
-def check_encode(case: GoldenCase) -> None:
-    model = build_tokenizer(case.meta["tokenizer_config"], case.weights)
+def check_encode(case: GoldenCase, operations=PlainOps) -> None:
+    model = build_tokenizer(case.meta["tokenizer_config"], case.weights, operations=operations)
     waveform = case.inputs["waveform"]
     # The reference's embeddings are time-major, ours channels-first.
     checks = {"embeddings": model.encode(waveform).transpose(1, 2)}

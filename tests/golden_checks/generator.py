@@ -1,5 +1,5 @@
 """Golden parity checks of the generator: DiT forward (a), adapter and durations (b), the
-sampling loop (c) and the schedules (f).
+sampling loop (c) and the schedules (f). The model checks take the ``operations`` to build with.
 
 Each model is built from the case's ``generator_config`` alone and loaded with the case's
 weights, so the same checks run on fixture sets with other sizes and seeds.
@@ -15,6 +15,7 @@ from golden_io import GoldenCase, assert_scaled_close
 from audiogen_core.adapter import frames_mask
 from audiogen_core.derived_buffers import derived_buffer_keys, reset_derived_buffers
 from audiogen_core.generator import DashengAudioGenerator
+from audiogen_core.ops import PlainOps
 from audiogen_core.sampling import (
     euler_sample,
     evaluated_steps,
@@ -28,8 +29,8 @@ K_FLOAT = 1e-4  # tolerance relative to each output's recorded max_abs (float32)
 OPTIONAL_KEYS = {"dummy_param"}  # absent from the fixtures, unused by the model
 
 
-def load_generator(case: GoldenCase) -> DashengAudioGenerator:
-    model = DashengAudioGenerator.from_config(case.meta["generator_config"]).eval()
+def load_generator(case: GoldenCase, operations=PlainOps) -> DashengAudioGenerator:
+    model = DashengAudioGenerator.from_config(case.meta["generator_config"], operations).eval()
     missing, unexpected = model.load_state_dict(case.weights, strict=False)
     assert not unexpected, f"{case.name}: unexpected checkpoint keys {unexpected}"
     required = set(missing) - OPTIONAL_KEYS - derived_buffer_keys(model)
@@ -55,8 +56,8 @@ def _exact(case: GoldenCase, name: str, ours: torch.Tensor) -> None:
     assert torch.equal(ours.cpu(), expected), f"{case.name}: {name}\n{ours}\n!=\n{expected}"
 
 
-def check_dit_forward(case: GoldenCase) -> None:
-    model = load_generator(case)
+def check_dit_forward(case: GoldenCase, operations=PlainOps) -> None:
+    model = load_generator(case, operations)
     i = case.inputs
     with torch.no_grad():
         velocity = model.backbone(
@@ -70,8 +71,8 @@ def check_dit_forward(case: GoldenCase) -> None:
     _close(case, "velocity", velocity)
 
 
-def check_adapter_duration(case: GoldenCase) -> None:
-    model = load_generator(case)
+def check_adapter_duration(case: GoldenCase, operations=PlainOps) -> None:
+    model = load_generator(case, operations)
     t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
     with torch.no_grad():
         projected = model.content_encoder.text_encoder.proj(t5_hidden)
@@ -132,8 +133,8 @@ def _check_each_evaluation(case: GoldenCase, model: DashengAudioGenerator, cond,
         latent = case.outputs[f"{prefix}.latent"]
 
 
-def check_generate(case: GoldenCase) -> None:
-    model = load_generator(case)
+def check_generate(case: GoldenCase, operations=PlainOps) -> None:
+    model = load_generator(case, operations)
     args = case.meta["non_tensor_args"]
     t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
     noise = case.inputs["noise"]
