@@ -151,10 +151,13 @@ class DashengAudioGenerator(nn.Module):
         """Text projection and content adapter for T5 states (b, l, c) with mask (b, l)."""
         self._check_text(t5_hidden, t5_mask)
         proj = self.content_encoder.text_encoder.proj
-        content = proj(t5_hidden.to(device=self.device, dtype=self.dtype))
+        # The text side may be managed apart from the DiT (ComfyUI moves it on its own), so
+        # it computes where its projection is, not where the generator's embeddings are.
+        device = proj.weight.device
+        content = proj(t5_hidden.to(device=device, dtype=self.dtype))
         instruction, instruction_mask = self.instruction(content.shape[0])
         return self.content_adapter(
-            content, t5_mask.to(self.device).bool(), instruction, instruction_mask
+            content, t5_mask.to(device).bool(), instruction.to(device), instruction_mask.to(device)
         )
 
     @torch.no_grad()
@@ -164,7 +167,7 @@ class DashengAudioGenerator(nn.Module):
         The lengths are not clamped: checking them is the caller's job.
         """
         adapted = self.adapt_content(t5_hidden, t5_mask)
-        mask = t5_mask.to(self.device).bool()
+        mask = t5_mask.to(adapted.content.device).bool()
         longest = int(mask.sum(dim=1).max())
         return GeneratorConditioning(
             context=adapted.content[:, :longest],
