@@ -12,7 +12,6 @@ from pathlib import Path
 import comfy_api.latest as standin
 import pytest
 from comfy_api_probe import describe
-
 from conftest import STANDIN_API
 
 RECORDED = json.loads(
