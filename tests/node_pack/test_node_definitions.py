@@ -91,7 +91,8 @@ def test_node_documents_itself(node_id):
 
 @pytest.mark.parametrize("node_id", NODE_IDS)
 def test_node_has_a_help_page(node_id):
-    page = ROOT / "docs" / f"{node_id}.md"
+    # The frontend fetches /extensions/<pack>/docs/<node id>.md, i.e. from WEB_DIRECTORY.
+    page = ROOT / "web" / "docs" / f"{node_id}.md"
     text = page.read_text(encoding="utf-8")
     assert text.startswith(f"# {NODE_INFO[node_id]['display_name']}\n")
     for section in ("required", "optional"):
