@@ -53,10 +53,14 @@ def generator_parts(generator: torch.nn.Module) -> tuple[torch.nn.Module, torch.
     text_side = torch.nn.Module()
     text_side.content_encoder = generator.content_encoder
     text_side.content_adapter = generator.content_adapter
+    # The generator's own parameters (the dummy embeddings) go into a leaf holder: ComfyUI's
+    # partial loading moves leaf modules only, skipping modules that also have children.
+    embeddings = torch.nn.Module()
+    for name, parameter in generator.named_parameters(recurse=False):
+        embeddings.register_parameter(name, parameter)
     sampling_side = torch.nn.Module()
     sampling_side.backbone = generator.backbone
-    for name, parameter in generator.named_parameters(recurse=False):
-        sampling_side.register_parameter(name, parameter)
+    sampling_side.embeddings = embeddings
     return sampling_side, text_side
 
 

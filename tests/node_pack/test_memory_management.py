@@ -44,6 +44,11 @@ def test_the_generator_sides_are_disjoint_and_cover_every_weight(tiny_models):
     assert left_out == {"instruction_embedding", "instruction_lengths"}  # copied per call
     assert any(by_id[i].startswith("backbone.") for i in sampling_ids)
     assert all(by_id[i].startswith(("content_adapter.", "content_encoder.")) for i in text_ids)
+    # ComfyUI's partial loading moves only modules whose parameters are all their own; the
+    # holders add no module that mixes own parameters and children.
+    for holder in (sampling, text, sampling.embeddings):
+        own = list(holder.parameters(recurse=False))
+        assert not own or not list(holder.children())
 
 
 def test_text_encode_loads_the_text_side_but_never_the_dit(comfy):
