@@ -23,8 +23,10 @@ def _register_core() -> None:
 
 _register_core()
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+# The nodes use the V3 schema, so the package offers only ``comfy_entrypoint``: ComfyUI loads a
+# module that also has NODE_CLASS_MAPPINGS the classic way and ignores the entry point.
+from .nodes import comfy_entrypoint  # noqa: E402
 
 WEB_DIRECTORY = "./web"
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

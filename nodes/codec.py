@@ -2,78 +2,90 @@
 
 from __future__ import annotations
 
+from comfy_api.latest import io
+
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent
 
 from . import common
 from .managed import ManagedModel, ready
 
+ALIASES = ("audiogen", "vae decode audio", "vocoder", "latent to audio")
 
-class AudioGenDecode:
+
+class AudioGenDecode(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Decode"
-    DESCRIPTION = (
-        "Turns latent audio into a 16 kHz mono AUDIO with the DashengTokenizer decoder. "
-        "Each item is cut to its exact length (round(seconds x 16000) samples for a "
-        "set duration); shorter items of a batch are padded with silence."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = ("AUDIO",)
-    RETURN_NAMES = ("audio",)
-    OUTPUT_TOOLTIPS = ("16 kHz mono audio, one clip per batch item.",)
-    FUNCTION = "decode"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "audio_tokenizer": (
-                    common.AUDIO_TOKENIZER,
-                    {"tooltip": "From AudioGen Load Audio Tokenizer."},
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenDecode",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Turns latent audio into a 16 kHz mono AUDIO with the DashengTokenizer decoder. "
+                "Each item is cut to its exact length (round(seconds x 16000) samples for a "
+                "set duration); shorter items of a batch are padded with silence."
+            ),
+            inputs=[
+                common.AudioTokenizer.Input(
+                    "audio_tokenizer", tooltip="From AudioGen Load Audio Tokenizer."
                 ),
-                "latent": (common.LATENT, {"tooltip": "From AudioGen Sampler or AudioGen Encode."}),
-            }
-        }
+                common.Latent.Input("latent", tooltip="From AudioGen Sampler or AudioGen Encode."),
+            ],
+            outputs=[
+                io.Audio.Output(
+                    display_name="audio", tooltip="16 kHz mono audio, one clip per batch item."
+                )
+            ],
+            **common.search_aliases(*ALIASES, "text to audio", "sound effects"),
+        )
 
-    def decode(self, audio_tokenizer: ManagedModel, latent: AudioLatent) -> tuple[dict]:
-        with common.user_errors(self.DISPLAY_NAME):
-            ready(audio_tokenizer)
+    @classmethod
+    def execute(cls, audio_tokenizer: ManagedModel, latent: AudioLatent) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
+            ready(audio_tokenizer.patcher)
             pipe = AudioGenPipeline(audio_tokenizer=audio_tokenizer.component)
             waveform = pipe.decode(latent)
-        return ({"waveform": waveform, "sample_rate": pipe.sample_rate},)
+        return io.NodeOutput({"waveform": waveform, "sample_rate": pipe.sample_rate})
 
 
-class AudioGenEncode:
+class AudioGenEncode(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Encode Audio"
-    DESCRIPTION = (
-        "Turns any AUDIO (any sample rate, mono or stereo) into AudioGen latent audio: "
-        "channels are averaged to mono and resampled to 16 kHz first. Needs the "
-        "audio tokenizer loaded with load_encoder on."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = (common.LATENT,)
-    RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("Latent audio (25 frames per second) of the 16 kHz mono mix.",)
-    FUNCTION = "encode"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "audio_tokenizer": (
-                    common.AUDIO_TOKENIZER,
-                    {"tooltip": "From AudioGen Load Audio Tokenizer with load_encoder = true."},
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenEncode",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Turns any AUDIO (any sample rate, mono or stereo) into AudioGen latent audio: "
+                "channels are averaged to mono and resampled to 16 kHz first. Needs the "
+                "audio tokenizer loaded with load_encoder on."
+            ),
+            inputs=[
+                common.AudioTokenizer.Input(
+                    "audio_tokenizer",
+                    tooltip="From AudioGen Load Audio Tokenizer with load_encoder = true.",
                 ),
-                "audio": (
-                    "AUDIO",
-                    {
-                        "tooltip": "Any audio: Load Audio, a video's soundtrack, a "
-                        "decoded clip. Clips of a batch must have one length."
-                    },
+                io.Audio.Input(
+                    "audio",
+                    tooltip="Any audio: Load Audio, a video's soundtrack, a decoded clip. "
+                    "Clips of a batch must have one length.",
                 ),
-            }
-        }
+            ],
+            outputs=[
+                common.Latent.Output(
+                    display_name="latent",
+                    tooltip="Latent audio (25 frames per second) of the 16 kHz mono mix.",
+                )
+            ],
+            **common.search_aliases("audiogen", "vae encode audio", "audio to latent"),
+        )
 
-    def encode(self, audio_tokenizer: ManagedModel, audio: dict) -> tuple[AudioLatent]:
-        with common.user_errors(self.DISPLAY_NAME):
+    @classmethod
+    def execute(cls, audio_tokenizer: ManagedModel, audio: dict) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
             if audio is None:
                 raise ValueError(
                     "the audio input is empty (a video without a soundtrack?); "
@@ -84,10 +96,10 @@ class AudioGenEncode:
                     "this audio tokenizer was loaded without its encoder: set "
                     "load_encoder to true on AudioGen Load Audio Tokenizer."
                 )
-            ready(audio_tokenizer)
+            ready(audio_tokenizer.patcher)
             pipe = AudioGenPipeline(audio_tokenizer=audio_tokenizer.component)
             latent = pipe.encode_audio(audio["waveform"], int(audio["sample_rate"]))
-        return (latent,)
+        return io.NodeOutput(latent)
 
 
 NODES = (AudioGenDecode, AudioGenEncode)

@@ -1,22 +1,37 @@
-"""What every node module shares: the category, the custom type names, error wording."""
+"""What every node module shares: the category, the custom types, error wording, V3 helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from comfy_api.latest import io
 
 from audiogen_core.weights import WeightsError
 
 CATEGORY = "audio/AudioGen"
 
-MODEL = "AUDIOGEN_MODEL"
-TEXT_ENCODER = "AUDIOGEN_TEXT_ENCODER"
-AUDIO_TOKENIZER = "AUDIOGEN_AUDIO_TOKENIZER"
-PROMPT = "AUDIOGEN_PROMPT"
-# Where a prompt is read, a plain STRING (a text node, a file loader) is accepted as well.
-PROMPT_OR_STRING = f"{PROMPT},STRING"
-CONDITIONING = "AUDIOGEN_CONDITIONING"
-LATENT = "AUDIOGEN_LATENT"
+Model = io.Custom("AUDIOGEN_MODEL")
+TextEncoder = io.Custom("AUDIOGEN_TEXT_ENCODER")
+AudioTokenizer = io.Custom("AUDIOGEN_AUDIO_TOKENIZER")
+Prompt = io.Custom("AUDIOGEN_PROMPT")
+Conditioning = io.Custom("AUDIOGEN_CONDITIONING")
+Latent = io.Custom("AUDIOGEN_LATENT")
+
+# ComfyUI 0.3.64 (the oldest version supported) has no search aliases; later versions list a
+# node under these words in the node search as well.
+_SCHEMA_FIELDS = {field.name for field in dataclasses.fields(io.Schema)}
+
+
+def search_aliases(*words: str) -> dict:
+    """``io.Schema`` keyword arguments that add search words where ComfyUI supports them."""
+    return {"search_aliases": list(words)} if "search_aliases" in _SCHEMA_FIELDS else {}
+
+
+def prompt_input(tooltip: str) -> io.MultiType.Input:
+    """A prompt input: the composer's AUDIOGEN_PROMPT or any STRING (a text node, a file)."""
+    return io.MultiType.Input("prompt", types=[Prompt, io.String], tooltip=tooltip)
 
 
 @contextmanager

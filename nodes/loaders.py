@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from comfy_api.latest import io
+
 from audiogen_core.devices import DEVICE_CHOICES, DTYPE_CHOICES
 from audiogen_core.weights import (
     AUDIO_TOKENIZER,
@@ -16,7 +18,7 @@ from audiogen_core.weights import (
 )
 
 from . import common, model_paths
-from .managed import ManagedModel, load_managed
+from .managed import load_managed, load_managed_generator
 
 DEVICE_TOOLTIP = (
     "Where the model computes. auto: ComfyUI's GPU when there is one (the model "
@@ -26,131 +28,161 @@ PRECISION_TOOLTIP = (
     "Weight precision. auto: bf16 on GPUs that support it (fp16 otherwise), fp32 "
     "on the CPU. fp32 is the reference; bf16/fp16 halve the memory."
 )
+ALIASES = ("audiogen", "dasheng", "text to audio", "load audio model")
 
 
-def _folder_input(kind: SnapshotKind, tooltip: str) -> tuple:
-    return (model_paths.list_snapshots(kind), {"default": kind.folder_name, "tooltip": tooltip})
-
-
-def _common_inputs() -> dict:
-    return {
-        "device": (list(DEVICE_CHOICES), {"default": "auto", "tooltip": DEVICE_TOOLTIP}),
-        "precision": (list(DTYPE_CHOICES), {"default": "auto", "tooltip": PRECISION_TOOLTIP}),
-    }
-
-
-class AudioGenModelLoader:
-    DISPLAY_NAME = "AudioGen Load Model"
-    DESCRIPTION = (
-        "Loads the Dasheng-AudioGen generator (flow-matching DiT, content adapter and "
-        "duration predictor) from a snapshot folder in models/audiogen/."
+def _folder_input(name: str, kind: SnapshotKind, tooltip: str) -> io.Combo.Input:
+    return io.Combo.Input(
+        name, options=model_paths.list_snapshots(kind), default=kind.folder_name, tooltip=tooltip
     )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = (common.MODEL,)
-    RETURN_NAMES = ("model",)
-    OUTPUT_TOOLTIPS = ("The generator, for Text Encode and Sampler.",)
-    FUNCTION = "load"
+
+
+def _compute_inputs() -> list[io.Input]:
+    """The device and precision widgets every loader shares.
+
+    Widgets added later go after these (and after a loader's own ones): a saved graph stores
+    widget values by position, so appending keeps old graphs loading with their values.
+    """
+    return [
+        io.Combo.Input(
+            "device", options=list(DEVICE_CHOICES), default="auto", tooltip=DEVICE_TOOLTIP
+        ),
+        io.Combo.Input(
+            "precision", options=list(DTYPE_CHOICES), default="auto", tooltip=PRECISION_TOOLTIP
+        ),
+    ]
+
+
+class AudioGenModelLoader(io.ComfyNode):
+    DISPLAY_NAME = "AudioGen Load Model"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "model": _folder_input(
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenModelLoader",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Loads the Dasheng-AudioGen generator (flow-matching DiT, content adapter and "
+                "duration predictor) from a snapshot folder in models/audiogen/: the English "
+                "checkpoint or Dasheng-AudioGen-Multilingual."
+            ),
+            inputs=[
+                _folder_input(
+                    "model",
                     GENERATOR,
-                    "Folder of the mispeech/Dasheng-AudioGen snapshot "
+                    "Folder of the mispeech/Dasheng-AudioGen (or -Multilingual) snapshot "
                     "(config.json + safetensors) in models/audiogen/.",
                 ),
-                **_common_inputs(),
-            }
-        }
-
-    def load(self, model: str, device: str, precision: str) -> tuple[ManagedModel]:
-        with common.user_errors(self.DISPLAY_NAME):
-            folder = model_paths.resolve_snapshot(GENERATOR, model)
-            return (load_managed(load_generator, folder, device, precision, "unet"),)
-
-
-class AudioGenTextEncoderLoader:
-    DISPLAY_NAME = "AudioGen Load Text Encoder"
-    DESCRIPTION = (
-        "Loads the flan-t5-large text encoder and its tokenizer from a snapshot "
-        "folder in models/audiogen/ or models/text_encoders/."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = (common.TEXT_ENCODER,)
-    RETURN_NAMES = ("text_encoder",)
-    OUTPUT_TOOLTIPS = ("The T5 text encoder, for Text Encode.",)
-    FUNCTION = "load"
+                *_compute_inputs(),
+            ],
+            outputs=[
+                common.Model.Output(
+                    display_name="model", tooltip="The generator, for Text Encode and Sampler."
+                )
+            ],
+            **common.search_aliases(*ALIASES),
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "text_encoder": _folder_input(
+    def execute(cls, model: str, device: str, precision: str) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
+            folder = model_paths.resolve_snapshot(GENERATOR, model)
+            return io.NodeOutput(load_managed_generator(load_generator, folder, device, precision))
+
+
+class AudioGenTextEncoderLoader(io.ComfyNode):
+    DISPLAY_NAME = "AudioGen Load Text Encoder"
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenTextEncoderLoader",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Loads the T5 text encoder and its tokenizer from a snapshot folder in "
+                "models/audiogen/ or models/text_encoders/: flan-t5-large for Dasheng-AudioGen, "
+                "mt5-large for Dasheng-AudioGen-Multilingual (a mismatched pair is refused)."
+            ),
+            inputs=[
+                _folder_input(
+                    "text_encoder",
                     TEXT_ENCODER,
                     "Folder of the google/flan-t5-large snapshot (config.json, "
-                    "safetensors, tokenizer.json) in models/audiogen/ or "
-                    "models/text_encoders/.",
+                    "safetensors, tokenizer.json), or of google/mt5-large for the multilingual "
+                    "model, in models/audiogen/ or models/text_encoders/.",
                 ),
-                **_common_inputs(),
-            }
-        }
-
-    def load(self, text_encoder: str, device: str, precision: str) -> tuple[ManagedModel]:
-        with common.user_errors(self.DISPLAY_NAME):
-            folder = model_paths.resolve_snapshot(TEXT_ENCODER, text_encoder)
-            return (
-                load_managed(
-                    load_text_encoder,
-                    folder,
-                    device,
-                    precision,
-                    "text_encoder",
-                    module_of=lambda encoder: encoder.model,
-                ),
-            )
-
-
-class AudioGenAudioTokenizerLoader:
-    DISPLAY_NAME = "AudioGen Load Audio Tokenizer"
-    DESCRIPTION = (
-        "Loads DashengTokenizer, which turns latents into 16 kHz audio (and, with "
-        "load_encoder, audio back into latents), from models/audiogen/."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = (common.AUDIO_TOKENIZER,)
-    RETURN_NAMES = ("audio_tokenizer",)
-    OUTPUT_TOOLTIPS = ("The audio tokenizer, for Decode (and Encode).",)
-    FUNCTION = "load"
+                *_compute_inputs(),
+            ],
+            outputs=[
+                common.TextEncoder.Output(
+                    display_name="text_encoder", tooltip="The T5 text encoder, for Text Encode."
+                )
+            ],
+            **common.search_aliases(*ALIASES, "t5"),
+        )
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "audio_tokenizer": _folder_input(
+    def execute(cls, text_encoder: str, device: str, precision: str) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
+            folder = model_paths.resolve_snapshot(TEXT_ENCODER, text_encoder)
+            managed = load_managed(
+                load_text_encoder,
+                folder,
+                device,
+                precision,
+                "text_encoder",
+                module_of=lambda encoder: encoder.model,
+            )
+            return io.NodeOutput(managed)
+
+
+class AudioGenAudioTokenizerLoader(io.ComfyNode):
+    DISPLAY_NAME = "AudioGen Load Audio Tokenizer"
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenAudioTokenizerLoader",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Loads DashengTokenizer, which turns latents into 16 kHz audio (and, with "
+                "load_encoder, audio back into latents), from models/audiogen/."
+            ),
+            inputs=[
+                _folder_input(
+                    "audio_tokenizer",
                     AUDIO_TOKENIZER,
                     "Folder of the mispeech/dashengtokenizer snapshot "
                     "(config.json + safetensors) in models/audiogen/.",
                 ),
-                **_common_inputs(),
-                "load_encoder": (
-                    "BOOLEAN",
-                    {
-                        "default": False,
-                        "tooltip": "Also load the audio encoder (about 630 M parameters), "
-                        "needed only by AudioGen Encode Audio. Text-to-audio only decodes.",
-                    },
+                *_compute_inputs(),
+                io.Boolean.Input(
+                    "load_encoder",
+                    default=False,
+                    tooltip="Also load the audio encoder (about 630 M parameters), "
+                    "needed only by AudioGen Encode Audio. Text-to-audio only decodes.",
                 ),
-            }
-        }
+            ],
+            outputs=[
+                common.AudioTokenizer.Output(
+                    display_name="audio_tokenizer",
+                    tooltip="The audio tokenizer, for Decode (and Encode).",
+                )
+            ],
+            **common.search_aliases(*ALIASES, "vae", "vocoder", "audio decoder"),
+        )
 
-    def load(
-        self, audio_tokenizer: str, device: str, precision: str, load_encoder: bool
-    ) -> tuple[ManagedModel]:
-        with common.user_errors(self.DISPLAY_NAME):
+    @classmethod
+    def execute(
+        cls, audio_tokenizer: str, device: str, precision: str, load_encoder: bool
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(AUDIO_TOKENIZER, audio_tokenizer)
             loader = partial(load_audio_tokenizer, include_encoder=load_encoder)
-            return (load_managed(loader, folder, device, precision, "vae"),)
+            return io.NodeOutput(load_managed(loader, folder, device, precision, "vae"))
 
 
 NODES = (AudioGenModelLoader, AudioGenTextEncoderLoader, AudioGenAudioTokenizerLoader)

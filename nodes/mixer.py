@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from comfy_api.latest import io, ui
 
 from audiogen_core import mixing
 from audiogen_core.limits import MAX_DURATION_S
 
 from . import common
-from .preview import write_preview
 
-LAYER = "AUDIOGEN_LAYER"
-LAYER_INPUT = f"AUDIO,{LAYER}"
+Layer = io.Custom("AUDIOGEN_LAYER")
 MAX_LAYERS = 6
 SAMPLE_RATES = ["48000", "44100", "16000"]
 CHANNELS = {"stereo": 2, "mono": 1}
@@ -37,75 +36,74 @@ class MixLayer:
     options: dict = field(default_factory=dict)
 
 
-def _seconds(default: float, tooltip: str, maximum: float = MAX_DURATION_S) -> tuple:
-    return (
-        "FLOAT",
-        {"default": default, "min": 0.0, "max": maximum, "step": 0.01, "tooltip": tooltip},
+def _seconds(
+    name: str, default: float, tooltip: str, maximum: float = MAX_DURATION_S
+) -> io.Float.Input:
+    return io.Float.Input(
+        name, default=default, min=0.0, max=maximum, step=0.01, tooltip=tooltip
     )
 
 
-class AudioGenMixLayer:
+class AudioGenMixLayer(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Mix Layer"
-    DESCRIPTION = (
-        "Sets how one AUDIO sits in the AudioGen Mixer: gain, pan, start offset, trim, "
-        "fades, mute and solo. Connect its layer output to a mixer layer input."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = (LAYER,)
-    RETURN_NAMES = ("layer",)
-    OUTPUT_TOOLTIPS = ("The audio with its mix settings, for an AudioGen Mixer layer input.",)
-    FUNCTION = "make_layer"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "audio": (
-                    "AUDIO",
-                    {
-                        "tooltip": "Any audio: a decoded stem, Load Audio, a video's "
-                        "soundtrack. Any sample rate, mono or stereo."
-                    },
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenMixLayer",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Sets how one AUDIO sits in the AudioGen Mixer: gain, pan, start offset, trim, "
+                "fades, mute and solo. Connect its layer output to a mixer layer input."
+            ),
+            inputs=[
+                io.Audio.Input(
+                    "audio",
+                    tooltip="Any audio: a decoded stem, Load Audio, a video's soundtrack. Any "
+                    "sample rate, mono or stereo.",
                 ),
-                "gain_db": (
-                    "FLOAT",
-                    {
-                        "default": 0.0,
-                        "min": -mixing.MAX_GAIN_DB,
-                        "max": mixing.MAX_GAIN_DB,
-                        "step": 0.1,
-                        "tooltip": "Level change in dB (-6 dB halves the amplitude).",
-                    },
+                io.Float.Input(
+                    "gain_db",
+                    default=0.0,
+                    min=-mixing.MAX_GAIN_DB,
+                    max=mixing.MAX_GAIN_DB,
+                    step=0.1,
+                    tooltip="Level change in dB (-6 dB halves the amplitude).",
                 ),
-                "pan": (
-                    "FLOAT",
-                    {
-                        "default": 0.0,
-                        "min": -1.0,
-                        "max": 1.0,
-                        "step": 0.01,
-                        "tooltip": "Constant-power pan: -1 hard left, 0 centre, 1 hard "
-                        "right (no effect on a mono mix).",
-                    },
+                io.Float.Input(
+                    "pan",
+                    default=0.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Constant-power pan: -1 hard left, 0 centre, 1 hard right (no "
+                    "effect on a mono mix).",
                 ),
-                "offset_s": _seconds(0.0, "Where the layer starts in the mix, in seconds."),
-                "trim_start_s": _seconds(0.0, "Skip this much of the start of the audio."),
-                "trim_end_s": _seconds(0.0, "Stop at this position of the audio; 0 = its end."),
-                "fade_in_s": _seconds(0.0, "Equal-power fade-in length.", 60.0),
-                "fade_out_s": _seconds(0.0, "Equal-power fade-out length.", 60.0),
-                "mute": (
-                    "BOOLEAN",
-                    {
-                        "default": False,
-                        "tooltip": "Leave this layer out of the mix (it still drives ducking).",
-                    },
+                _seconds("offset_s", 0.0, "Where the layer starts in the mix, in seconds."),
+                _seconds("trim_start_s", 0.0, "Skip this much of the start of the audio."),
+                _seconds("trim_end_s", 0.0, "Stop at this position of the audio; 0 = its end."),
+                _seconds("fade_in_s", 0.0, "Equal-power fade-in length.", 60.0),
+                _seconds("fade_out_s", 0.0, "Equal-power fade-out length.", 60.0),
+                io.Boolean.Input(
+                    "mute",
+                    default=False,
+                    tooltip="Leave this layer out of the mix (it still drives ducking).",
                 ),
-                "solo": ("BOOLEAN", {"default": False, "tooltip": "Hear only soloed layers."}),
-            }
-        }
+                io.Boolean.Input("solo", default=False, tooltip="Hear only soloed layers."),
+            ],
+            outputs=[
+                Layer.Output(
+                    display_name="layer",
+                    tooltip="The audio with its mix settings, for an AudioGen Mixer layer input.",
+                )
+            ],
+            **common.search_aliases("audio mixer", "gain", "pan", "fade", "layer"),
+        )
 
-    def make_layer(
-        self,
+    @classmethod
+    def execute(
+        cls,
         audio: dict,
         gain_db: float,
         pan: float,
@@ -116,10 +114,10 @@ class AudioGenMixLayer:
         fade_out_s: float,
         mute: bool,
         solo: bool,
-    ) -> tuple[MixLayer]:
+    ) -> io.NodeOutput:
         if audio is None:
             raise ValueError(
-                f"{self.DISPLAY_NAME}: the audio input is empty (a video without a "
+                f"{cls.DISPLAY_NAME}: the audio input is empty (a video without a "
                 "soundtrack?); connect audio that has samples."
             )
         options = {
@@ -133,122 +131,134 @@ class AudioGenMixLayer:
             "mute": mute,
             "solo": solo,
         }
-        return (MixLayer(audio=audio, options=options),)
+        return io.NodeOutput(MixLayer(audio=audio, options=options))
 
 
-def _layer_inputs(first: int, last: int) -> dict:
-    return {
-        f"layer_{i}": (
-            LAYER_INPUT,
-            {"tooltip": "An AUDIO (mixed as it is) or a layer from AudioGen Mix Layer."},
+def _layer_inputs(first: int, last: int, optional: bool) -> list[io.MultiType.Input]:
+    return [
+        io.MultiType.Input(
+            f"layer_{i}",
+            types=[io.Audio, Layer],
+            optional=optional,
+            tooltip="An AUDIO (mixed as it is) or a layer from AudioGen Mix Layer.",
         )
         for i in range(first, last + 1)
-    }
+    ]
 
 
-class AudioGenMixer:
+class AudioGenMixer(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Mixer"
-    DESCRIPTION = (
-        "Mixes up to six layers into one AUDIO at 16, 44.1 or 48 kHz, mono or stereo, "
-        "with optional ducking under a voice layer, master fades, a fixed length and "
-        "loudness normalisation under a true-peak ceiling. Plays the mix in the node "
-        "and shows its loudness and peak."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = ("AUDIO", "STRING")
-    RETURN_NAMES = ("audio", "report")
-    OUTPUT_TOOLTIPS = ("The mix.", "Loudness, true peak, length and format of the mix.")
-    FUNCTION = "mix"
-    OUTPUT_NODE = True
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
+    def define_schema(cls) -> io.Schema:
         duck_choices = ["off"] + [f"layer_{i}" for i in range(1, MAX_LAYERS + 1)]
-        return {
-            "required": {
-                **_layer_inputs(1, 1),
-                "sample_rate": (
-                    SAMPLE_RATES,
-                    {
-                        "default": "48000",
-                        "tooltip": "Output sample rate in Hz; layers are resampled to it.",
-                    },
+        return io.Schema(
+            node_id="AudioGenMixer",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Mixes up to six layers into one AUDIO at 16, 44.1 or 48 kHz, mono or stereo, "
+                "with optional ducking under a voice layer, master fades, a fixed length and "
+                "loudness normalisation under a true-peak ceiling. Plays the mix in the node "
+                "and shows its loudness and peak."
+            ),
+            inputs=[
+                *_layer_inputs(1, 1, optional=False),
+                io.Combo.Input(
+                    "sample_rate",
+                    options=SAMPLE_RATES,
+                    default="48000",
+                    tooltip="Output sample rate in Hz; layers are resampled to it.",
                 ),
-                "channels": (list(CHANNELS), {"default": "stereo", "tooltip": "Output channels."}),
-                "duration_s": _seconds(
+                io.Combo.Input(
+                    "channels", options=list(CHANNELS), default="stereo", tooltip="Output channels."
+                ),
+                _seconds(
+                    "duration_s",
                     0.0,
-                    "Length of the mix; 0 = until the longest layer "
-                    "ends. Longer pads with silence, shorter cuts.",
+                    "Length of the mix; 0 = until the longest layer ends. Longer pads with "
+                    "silence, shorter cuts.",
                 ),
-                "target_lufs": (
-                    "FLOAT",
-                    {
-                        "default": -16.0,
-                        "min": -70.0,
-                        "max": 0.0,
-                        "step": 0.5,
-                        "tooltip": "Integrated loudness to reach (EBU R128): "
-                        "-14 streaming, -16 podcasts, -23 broadcast; "
-                        "0 = no normalisation.",
-                    },
+                io.Float.Input(
+                    "target_lufs",
+                    default=-16.0,
+                    min=-70.0,
+                    max=0.0,
+                    step=0.5,
+                    tooltip="Integrated loudness to reach (EBU R128): -14 streaming, -16 "
+                    "podcasts, -23 broadcast; 0 = no normalisation.",
                 ),
-                "true_peak_dbtp": (
-                    "FLOAT",
-                    {
-                        "default": -1.0,
-                        "min": -60.0,
-                        "max": 0.0,
-                        "step": 0.1,
-                        "tooltip": "True-peak ceiling; it always wins over the loudness target.",
-                    },
+                io.Float.Input(
+                    "true_peak_dbtp",
+                    default=-1.0,
+                    min=-60.0,
+                    max=0.0,
+                    step=0.1,
+                    tooltip="True-peak ceiling; it always wins over the loudness target.",
                 ),
-                "fade_in_s": _seconds(0.0, "Master fade-in.", 60.0),
-                "fade_out_s": _seconds(
-                    0.0, "Master fade-out (use it with a fixed duration to avoid a hard cut).", 60.0
+                _seconds("fade_in_s", 0.0, "Master fade-in.", 60.0),
+                _seconds(
+                    "fade_out_s",
+                    0.0,
+                    "Master fade-out (use it with a fixed duration to avoid a hard cut).",
+                    60.0,
                 ),
-                "duck_with": (
-                    duck_choices,
-                    {
-                        "default": "off",
-                        "tooltip": "Lower every other layer while this layer "
-                        "is active (e.g. music under a voice).",
-                    },
+                io.Combo.Input(
+                    "duck_with",
+                    options=duck_choices,
+                    default="off",
+                    tooltip="Lower every other layer while this layer is active (e.g. music "
+                    "under a voice).",
                 ),
-                "duck_depth_db": (
-                    "FLOAT",
-                    {
-                        "default": 12.0,
-                        "min": 0.0,
-                        "max": mixing.MAX_DEPTH_DB,
-                        "step": 0.5,
-                        "tooltip": "How far ducking lowers the other layers.",
-                    },
+                io.Float.Input(
+                    "duck_depth_db",
+                    default=12.0,
+                    min=0.0,
+                    max=mixing.MAX_DEPTH_DB,
+                    step=0.5,
+                    tooltip="How far ducking lowers the other layers.",
                 ),
-                "duck_attack_s": _seconds(
-                    0.05, "How fast the other layers go down when the key layer starts.", 5.0
+                _seconds(
+                    "duck_attack_s",
+                    0.05,
+                    "How fast the other layers go down when the key layer starts.",
+                    5.0,
                 ),
-                "duck_release_s": _seconds(
-                    0.5, "How fast the other layers come back after the key layer stops.", 10.0
+                _seconds(
+                    "duck_release_s",
+                    0.5,
+                    "How fast the other layers come back after the key layer stops.",
+                    10.0,
                 ),
-                "limiter_db": (
-                    "FLOAT",
-                    {
-                        "default": 6.0,
-                        "min": 0.0,
-                        "max": mixing.MAX_LIMITING_DB,
-                        "step": 0.5,
-                        "tooltip": "Most gain reduction the true-peak limiter may apply to reach "
-                        "the loudness target (speech usually needs 4-8 dB at -16 LUFS). 0 = no "
-                        "limiter: peaky material then stays below the target, and the report "
-                        "says so.",
-                    },
+                io.Float.Input(
+                    "limiter_db",
+                    default=6.0,
+                    min=0.0,
+                    max=mixing.MAX_LIMITING_DB,
+                    step=0.5,
+                    tooltip="Most gain reduction the true-peak limiter may apply to reach the "
+                    "loudness target (speech usually needs 4-8 dB at -16 LUFS). 0 = no "
+                    "limiter: peaky material then stays below the target, and the report "
+                    "says so.",
                 ),
-            },
-            "optional": _layer_inputs(2, MAX_LAYERS),
-        }
+                *_layer_inputs(2, MAX_LAYERS, optional=True),
+            ],
+            outputs=[
+                io.Audio.Output(display_name="audio", tooltip="The mix."),
+                io.String.Output(
+                    display_name="report",
+                    tooltip="Loudness, true peak, length and format of the mix.",
+                ),
+            ],
+            is_output_node=True,
+            **common.search_aliases(
+                "audio mixer", "mix", "loudness", "lufs", "ducking", "sound effects", "foley"
+            ),
+        )
 
-    def mix(
-        self,
+    @classmethod
+    def execute(
+        cls,
         sample_rate: str,
         channels: str,
         duration_s: float,
@@ -262,8 +272,8 @@ class AudioGenMixer:
         duck_release_s: float,
         limiter_db: float,
         **layers,
-    ) -> dict:
-        with common.user_errors(self.DISPLAY_NAME):
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
             connected = {
                 name: _as_layer(value)
                 for name, value in sorted(layers.items())
@@ -306,10 +316,9 @@ class AudioGenMixer:
         report = mixing.format_report(results[0].report)
         if len(results) > 1:
             report += f" (item 1 of {len(results)})"
-        return {
-            "ui": {"audio": write_preview(audio, "AudioGenMix"), "text": [report]},
-            "result": (audio, report),
-        }
+        # The player (ComfyUI's own, see web/audiogen.js) and the report under it.
+        shown = ui.PreviewAudio(audio, cls=cls).as_dict() | ui.PreviewText(report).as_dict()
+        return io.NodeOutput(audio, report, ui=shown)
 
 
 def _as_layer(value) -> MixLayer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from comfy_api.latest import io
+
 from audiogen_core.prompt import VIEWS, compose_views, language_rule_warning, parse_prompt
 
 from . import common
@@ -33,85 +35,94 @@ VIEW_PLACEHOLDERS = {
 }
 
 
-class AudioGenCaptionComposer:
+ALIASES = ("audiogen prompt", "caption", "tags", "text to audio", "tts", "sound effects")
+
+
+class AudioGenCaptionComposer(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Caption Composer"
-    DESCRIPTION = (
-        "Builds the tagged multi-view prompt Dasheng-AudioGen reads: "
-        "<|caption|> ... <|speech|> ... <|asr|> ... <|sfx|> ... <|music|> ... "
-        "<|env|> .... Empty views are left out; the caption is required."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = (common.PROMPT, "STRING")
-    RETURN_NAMES = ("prompt", "text")
-    OUTPUT_TOOLTIPS = (
-        "The tagged prompt, for Text Encode.",
-        "The same prompt as plain text (to show, save or parse).",
-    )
-    FUNCTION = "compose"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                view: (
-                    "STRING",
-                    {
-                        "multiline": True,
-                        "default": "",
-                        "tooltip": VIEW_TOOLTIPS[view],
-                        "placeholder": VIEW_PLACEHOLDERS[view],
-                    },
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenCaptionComposer",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Builds the tagged multi-view prompt Dasheng-AudioGen reads: "
+                "<|caption|> ... <|speech|> ... <|asr|> ... <|sfx|> ... <|music|> ... "
+                "<|env|> .... Empty views are left out; the caption is required."
+            ),
+            inputs=[
+                io.String.Input(
+                    view,
+                    multiline=True,
+                    default="",
+                    tooltip=VIEW_TOOLTIPS[view],
+                    placeholder=VIEW_PLACEHOLDERS[view],
                 )
                 for view in VIEWS
-            }
-        }
+            ],
+            outputs=[
+                common.Prompt.Output(
+                    display_name="prompt", tooltip="The tagged prompt, for Text Encode."
+                ),
+                io.String.Output(
+                    display_name="text",
+                    tooltip="The same prompt as plain text (to show, save or parse).",
+                ),
+            ],
+            **common.search_aliases(*ALIASES, "foley", "music prompt"),
+        )
 
-    def compose(
-        self, caption: str, speech: str, asr: str, sfx: str, music: str, env: str
-    ) -> tuple[str, str]:
-        with common.user_errors(self.DISPLAY_NAME):
+    @classmethod
+    def execute(
+        cls, caption: str, speech: str, asr: str, sfx: str, music: str, env: str
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
             prompt = compose_views(
                 caption=caption, speech=speech, asr=asr, sfx=sfx, music=music, env=env
             )
         if warning := language_rule_warning(prompt):
-            logger.warning("%s: %s", self.DISPLAY_NAME, warning)
-        return (prompt, prompt)
+            logger.warning("%s: %s", cls.DISPLAY_NAME, warning)
+        return io.NodeOutput(prompt, prompt)
 
 
-class AudioGenCaptionParser:
+class AudioGenCaptionParser(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Caption Parser"
-    DESCRIPTION = (
-        "Splits a tagged prompt back into its views, e.g. to edit one view or to "
-        "feed each view to its own composer for stems. Views may come in any order."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = ("STRING",) * len(VIEWS)
-    RETURN_NAMES = VIEWS
-    OUTPUT_TOOLTIPS = tuple(f"The {view} view ('' when absent)." for view in VIEWS)
-    FUNCTION = "parse"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "text": (
-                    "STRING",
-                    {
-                        "multiline": True,
-                        "default": "",
-                        "placeholder": "<|caption|> A dog barks in a park <|env|> birds",
-                        "tooltip": "A tagged prompt starting with <|caption|>; tags: "
-                        + " ".join(f"<|{v}|>" for v in VIEWS)
-                        + ".",
-                    },
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenCaptionParser",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Splits a tagged prompt back into its views, e.g. to edit one view or to "
+                "feed each view to its own composer for stems. Views may come in any order."
+            ),
+            inputs=[
+                io.String.Input(
+                    "text",
+                    multiline=True,
+                    default="",
+                    placeholder="<|caption|> A dog barks in a park <|env|> birds",
+                    tooltip="A tagged prompt starting with <|caption|>; tags: "
+                    + " ".join(f"<|{v}|>" for v in VIEWS)
+                    + ".",
                 ),
-            }
-        }
+            ],
+            outputs=[
+                io.String.Output(display_name=view, tooltip=f"The {view} view ('' when absent).")
+                for view in VIEWS
+            ],
+            **common.search_aliases(*ALIASES, "split prompt"),
+        )
 
-    def parse(self, text: str) -> tuple[str, ...]:
-        with common.user_errors(self.DISPLAY_NAME):
+    @classmethod
+    def execute(cls, text: str) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
             views = parse_prompt(text)
-        return tuple(views.as_dict().values())
+        return io.NodeOutput(*views.as_dict().values())
 
 
 NODES = (AudioGenCaptionComposer, AudioGenCaptionParser)

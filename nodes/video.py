@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import torch
+from comfy_api.latest import io, ui
 
 from audiogen_core.limits import MAX_DURATION_S
 
@@ -19,57 +20,62 @@ def _video_frames(video) -> tuple[int, Fraction]:
     return int(components.images.shape[0]), Fraction(components.frame_rate)
 
 
-class AudioGenDurationFromVideo:
+class AudioGenDurationFromVideo(io.ComfyNode):
     DISPLAY_NAME = "AudioGen Duration From Video"
-    DESCRIPTION = (
-        "Seconds of audio that end exactly with a video: frame count / fps, from "
-        "frames (IMAGE batch) + fps, or from a VIDEO. Connect seconds to the "
-        "Sampler's duration_s; Decode then returns round(seconds x 16000) samples, "
-        "i.e. the picture's length to within half a sample."
-    )
-    CATEGORY = common.CATEGORY
-    RETURN_TYPES = ("FLOAT", "INT", "FLOAT")
-    RETURN_NAMES = ("seconds", "frame_count", "fps")
-    OUTPUT_TOOLTIPS = (
-        "frame_count / fps, for the Sampler's duration_s.",
-        "Number of video frames.",
-        "Frame rate used (the VIDEO's own when a VIDEO is connected).",
-    )
-    FUNCTION = "measure"
 
     @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "fps": (
-                    "FLOAT",
-                    {
-                        "default": 24.0,
-                        "min": 0.01,
-                        "max": 1000.0,
-                        "step": 0.001,
-                        "tooltip": "Frame rate of the images (ignored when a VIDEO is "
-                        "connected). Use the same value in Create Video.",
-                    },
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenDurationFromVideo",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Seconds of audio that end exactly with a video: frame count / fps, from "
+                "frames (IMAGE batch) + fps, or from a VIDEO. Connect seconds to the "
+                "Sampler's duration_s; Decode then returns round(seconds x 16000) samples, "
+                "i.e. the picture's length to within half a sample."
+            ),
+            inputs=[
+                io.Float.Input(
+                    "fps",
+                    default=24.0,
+                    min=0.01,
+                    max=1000.0,
+                    step=0.001,
+                    tooltip="Frame rate of the images (ignored when a VIDEO is connected). "
+                    "Use the same value in Create Video.",
                 ),
-            },
-            "optional": {
-                "images": (
-                    "IMAGE",
-                    {"tooltip": "The video's frames, e.g. images from Get Video Components."},
+                io.Image.Input(
+                    "images",
+                    optional=True,
+                    tooltip="The video's frames, e.g. images from Get Video Components.",
                 ),
-                "video": (
-                    "VIDEO",
-                    {
-                        "tooltip": "A whole video, e.g. from Load Video; its own "
-                        "frame count and rate are used."
-                    },
+                io.Video.Input(
+                    "video",
+                    optional=True,
+                    tooltip="A whole video, e.g. from Load Video; its own frame count and "
+                    "rate are used.",
                 ),
-            },
-        }
+            ],
+            outputs=[
+                io.Float.Output(
+                    display_name="seconds",
+                    tooltip="frame_count / fps, for the Sampler's duration_s.",
+                ),
+                io.Int.Output(display_name="frame_count", tooltip="Number of video frames."),
+                io.Float.Output(
+                    display_name="fps",
+                    tooltip="Frame rate used (the VIDEO's own when a VIDEO is connected).",
+                ),
+            ],
+            **common.search_aliases("video length", "sound for video", "foley", "duration"),
+        )
 
-    def measure(self, fps: float, images: torch.Tensor | None = None, video=None) -> dict:
-        with common.user_errors(self.DISPLAY_NAME):
+    @classmethod
+    def execute(
+        cls, fps: float, images: torch.Tensor | None = None, video=None
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
             if video is not None:
                 frames, rate = _video_frames(video)
             elif images is not None:
@@ -88,7 +94,7 @@ class AudioGenDurationFromVideo:
                     f"{MAX_DURATION_S:g} s in one run: trim the video or split it."
                 )
         info = f"{frames} frames at {float(rate):g} fps = {seconds:.3f} s"
-        return {"ui": {"text": [info]}, "result": (seconds, frames, float(rate))}
+        return io.NodeOutput(seconds, frames, float(rate), ui=ui.PreviewText(info))
 
 
 NODES = (AudioGenDurationFromVideo,)

@@ -52,3 +52,6 @@ def test_runtime_dependencies_are_lower_bounds_only_and_never_transformers():
 def test_comfy_registry_block():
     comfy = _pyproject()["tool"]["comfy"]
     assert comfy["PublisherId"] and comfy["DisplayName"]
+    # The oldest ComfyUI with the V3 schema the nodes are written against; README says the same.
+    assert comfy["requires-comfyui"] == ">=0.3.64"
+    assert "ComfyUI 0.3.64 or newer" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,10 +1,12 @@
 // Frontend extension of comfyui-audiogen (served through WEB_DIRECTORY).
 //
-// 1. ComfyUI's audio player is attached only to its own audio nodes by name. Adding a hidden
+// 1. ComfyUI's audio player is attached only to its own audio nodes by name (frontend 1.27,
+//    with ComfyUI 0.3.64), also for a V3 node returning ui.PreviewAudio. Adding a hidden
 //    `audioUI` input of type AUDIO_UI to the mixer's definition makes the frontend build the
 //    same player for it; it then plays the `ui.audio` files the mixer returns.
-// 2. ComfyUI does not render `ui.text` for custom nodes, so the predicted duration, the seeds,
-//    the video length and the loudness report are written into a read-only text box.
+// 2. The frontend does not render a custom node's ui.PreviewText (`ui.text`), so the predicted
+//    duration, the seeds, the video length and the loudness report are written into a
+//    read-only text box.
 // Both widgets are added after the node's own widgets and are never serialized, so they do not
 // shift the saved widget values. The text is shown again from ComfyUI's stored node outputs
 // when a workflow tab is reopened, as ComfyUI does for its own audio player.

@@ -118,6 +118,13 @@ class StandInModelPatcher:
             t.numel() * t.element_size() for t in self.model.state_dict().values()
         )
 
+    def unpatch_model(self, device_to=None, unpatch_weights=True) -> None:
+        """ComfyUI's full unload: ``module.to(device_to)`` on the managed module, in place."""
+        if device_to is not None:
+            self.model.to(device_to)
+            self.model.device = device_to
+        self.model.model_loaded_weight_memory = 0
+
 
 class StandInComfy:
     """``comfy.model_management``, ``comfy.model_patcher`` and ``comfy.utils`` in one object."""

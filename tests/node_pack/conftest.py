@@ -1,8 +1,11 @@
 """Fixtures for the node tests: tiny snapshots, and the pack with or without a ComfyUI.
 
-``standalone``: no ComfyUI at all (the fallbacks of nodes/comfy_compat.py), the models found
-through AUDIOGEN_MODEL_DIR. ``comfy``: the stand-in ComfyUI of comfy_standins.py, with the
-tiny snapshots in models/audiogen/ as a user would put the official ones.
+The nodes are V3 nodes (``comfy_api.latest``); CI has no ComfyUI, so the stand-in package in
+standin_api/ is put on the import path (checked against ComfyUI's real signatures by
+test_comfy_api_standin.py). ``standalone``: no ComfyUI services (the fallbacks of
+nodes/comfy_compat.py), the models found through AUDIOGEN_MODEL_DIR. ``comfy``: the stand-in
+ComfyUI of comfy_standins.py, with the tiny snapshots in models/audiogen/ as a user would put
+the official ones.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import pytest
 import torch
 
 # The helpers beside this file (comfy_standins, workflow_graph) import by their plain names.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+STANDIN_API = HERE / "standin_api"
+sys.path.insert(0, str(STANDIN_API))
 
-from comfy_standins import install  # noqa: E402
+from comfy_api.latest import ui as comfy_ui  # noqa: E402
+from comfy_standins import StandInFolderPaths, install  # noqa: E402
 
 from audiogen_core.weights import (  # noqa: E402
     load_audio_tokenizer,
@@ -34,7 +41,9 @@ def standalone(monkeypatch, tmp_path, tiny_model_dir):
     for name in ("folder_paths", "model_management", "model_patcher", "comfy_utils"):
         monkeypatch.setattr(comfy_compat, name, None)
     monkeypatch.setenv("AUDIOGEN_MODEL_DIR", str(tiny_model_dir))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # previews land in the test's folder
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # ComfyUI's ui helpers always have its folders; previews land in the test's folder.
+    monkeypatch.setattr(comfy_ui, "folder_paths", StandInFolderPaths(tmp_path / "ComfyUI"))
     return tiny_model_dir
 
 
@@ -44,6 +53,7 @@ def comfy(monkeypatch, tmp_path, tiny_model_dir):
     base = tmp_path / "ComfyUI"
     shutil.copytree(tiny_model_dir, base / "models" / "audiogen")
     folder_paths, standin = install(monkeypatch, comfy_compat, base)
+    monkeypatch.setattr(comfy_ui, "folder_paths", folder_paths)
     model_paths.register_model_folder()
     return folder_paths, standin
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from workflow_graph import run_node
 
 from audiogen_core.pipeline import AudioLatent
 from audiogen_core.weights import load_audio_tokenizer
@@ -22,11 +23,11 @@ def tone(seconds: float, sample_rate: int, channels: int, batch: int = 1) -> dic
 @pytest.mark.parametrize("sample_rate, channels", [(44100, 2), (16000, 1), (48000, 1)])
 def test_any_audio_encodes_as_16k_mono_and_decodes_back(tiny_models, sample_rate, channels):
     tokenizer = tiny_models["audio_tokenizer"]
-    (latent,) = AudioGenEncode().encode(tokenizer, tone(1.0, sample_rate, channels, batch=2))
+    (latent,) = run_node(AudioGenEncode, tokenizer, tone(1.0, sample_rate, channels, batch=2))
     assert isinstance(latent, AudioLatent)
     assert latent.batch_size == 2 and latent.sample_rate == 16000 and latent.frame_rate == 25
     assert abs(latent.latent.shape[-1] - 25) <= 1
-    (audio,) = AudioGenDecode().decode(tokenizer, latent)
+    (audio,) = run_node(AudioGenDecode, tokenizer, latent)
     assert audio["sample_rate"] == 16000
     assert audio["waveform"].shape == (2, 1, latent.latent.shape[-1] * 640)
 
@@ -38,7 +39,7 @@ def test_encoding_needs_the_tokenizer_encoder(tiny_model_dir):
         dtype=torch.float32,
     )
     with pytest.raises(ValueError, match=r"^AudioGen Encode Audio: .*set load_encoder to true"):
-        AudioGenEncode().encode(decoder_only, tone(1.0, 16000, 1))
+        run_node(AudioGenEncode, decoder_only, tone(1.0, 16000, 1))
 
 
 @pytest.mark.parametrize(
@@ -50,5 +51,5 @@ def test_encoding_needs_the_tokenizer_encoder(tiny_model_dir):
 )
 def test_unusable_audio_is_a_clear_error(tiny_models, audio, complaint):
     with pytest.raises(ValueError, match=r"^AudioGen Encode Audio: ") as caught:
-        AudioGenEncode().encode(tiny_models["audio_tokenizer"], audio)
+        run_node(AudioGenEncode, tiny_models["audio_tokenizer"], audio)
     assert complaint in str(caught.value)

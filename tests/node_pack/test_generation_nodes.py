@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from comfy_standins import InterruptProcessingException
+from workflow_graph import run_node, ui_of
 
 from nodes import comfy_compat
 from nodes.codec import AudioGenDecode
@@ -23,62 +24,65 @@ SETTINGS = {
 
 @pytest.fixture
 def conditioning(tiny_models):
-    return AudioGenTextEncode().encode(tiny_models["text_encoder"], tiny_models["model"], PROMPT)[
-        "result"
-    ][0]
+    return run_node(AudioGenTextEncode, tiny_models["text_encoder"], tiny_models["model"], PROMPT)[
+        0
+    ]
 
 
 def sample(tiny_models, conditioning, **changes):
-    return AudioGenSampler().sample(tiny_models["model"], conditioning, **{**SETTINGS, **changes})
+    return run_node(AudioGenSampler, tiny_models["model"], conditioning, **{**SETTINGS, **changes})
 
 
 def decode(tiny_models, latent) -> dict:
-    return AudioGenDecode().decode(tiny_models["audio_tokenizer"], latent)[0]
+    return run_node(AudioGenDecode, tiny_models["audio_tokenizer"], latent)[0]
 
 
 def test_text_encode_returns_and_shows_the_predicted_duration(tiny_models):
-    out = AudioGenTextEncode().encode(tiny_models["text_encoder"], tiny_models["model"], PROMPT)
-    cond, seconds = out["result"]
+    out = run_node(AudioGenTextEncode, tiny_models["text_encoder"], tiny_models["model"], PROMPT)
+    cond, seconds = out.result
     assert cond.prompts == [PROMPT]
     assert seconds == pytest.approx(cond.predicted_duration_s[0]) and seconds > 0
-    (info,) = out["ui"]["text"]
+    (info,) = ui_of(out)["text"]
     assert f"{seconds:.2f} s" in info and "of 512 tokens" in info
 
 
 def test_text_encode_rejects_an_unknown_tag(tiny_models):
     with pytest.raises(ValueError, match=r"^AudioGen Text Encode: Unknown tag"):
-        AudioGenTextEncode().encode(
-            tiny_models["text_encoder"], tiny_models["model"], "<|caption|> a dog <|noise|> bark"
+        run_node(
+            AudioGenTextEncode,
+            tiny_models["text_encoder"],
+            tiny_models["model"],
+            "<|caption|> a dog <|noise|> bark",
         )
 
 
 def test_zero_duration_keeps_the_predicted_length(tiny_models, conditioning):
     out = sample(tiny_models, conditioning)
-    (latent,) = out["result"]
+    (latent,) = out.result
     frames = conditioning.predicted_frames[0]
     assert latent.lengths.tolist() == [frames]
     audio = decode(tiny_models, latent)
     assert audio["sample_rate"] == 16000
     assert audio["waveform"].shape == (1, 1, frames * 640)
     assert audio["waveform"].dtype == torch.float32 and audio["waveform"].device.type == "cpu"
-    assert out["ui"]["text"] == [f"1 x {frames * 640 / 16000:.3f} s, seed 7"]
+    assert ui_of(out)["text"] == (f"1 x {frames * 640 / 16000:.3f} s, seed 7",)
 
 
 @pytest.mark.parametrize("seconds", [0.5, 1.013, 1.25])
 def test_a_set_duration_is_met_to_the_sample(tiny_models, conditioning, seconds):
-    (latent,) = sample(tiny_models, conditioning, duration_s=seconds)["result"]
+    (latent,) = sample(tiny_models, conditioning, duration_s=seconds).result
     assert latent.latent.shape[-1] == round(seconds * 25)
     assert decode(tiny_models, latent)["waveform"].shape[-1] == round(seconds * 16000)
 
 
 def test_batch_variations_use_consecutive_seeds_each_reproducible_alone(tiny_models, conditioning):
     out = sample(tiny_models, conditioning, seed=42, duration_s=0.4, batch_size=3)
-    (batch,) = out["result"]
+    (batch,) = out.result
     assert batch.seeds == [42, 43, 44]
-    assert out["ui"]["text"] == ["3 x 0.400 s, seeds 42..44"]
-    (alone,) = sample(tiny_models, conditioning, seed=43, duration_s=0.4)["result"]
+    assert ui_of(out)["text"] == ("3 x 0.400 s, seeds 42..44",)
+    (alone,) = sample(tiny_models, conditioning, seed=43, duration_s=0.4).result
     torch.testing.assert_close(batch.latent[1:2], alone.latent, rtol=1e-4, atol=1e-5)
-    (again,) = sample(tiny_models, conditioning, seed=42, duration_s=0.4)["result"]
+    (again,) = sample(tiny_models, conditioning, seed=42, duration_s=0.4).result
     torch.testing.assert_close(batch.latent[:1], again.latent, rtol=1e-4, atol=1e-5)
 
 
@@ -102,7 +106,7 @@ def test_without_comfyui_an_interrupt_is_a_clear_exception_and_is_consumed(
     comfy_compat.request_interrupt()
     with pytest.raises(comfy_compat.AudioGenInterrupted, match="interrupted"):
         sample(tiny_models, conditioning, steps=20, duration_s=0.2)
-    (latent,) = sample(tiny_models, conditioning, steps=1, duration_s=0.2)["result"]
+    (latent,) = sample(tiny_models, conditioning, steps=1, duration_s=0.2).result
     assert latent.batch_size == 1
 
 
@@ -128,14 +132,14 @@ def test_text_encode_takes_the_composer_prompt_or_any_string(tiny_models):
     assert types_compatible("AUDIOGEN_PROMPT", prompt_type)
     assert types_compatible("STRING", prompt_type)
     assert not types_compatible("AUDIO", prompt_type)
-    plain = AudioGenTextEncode().encode(tiny_models["text_encoder"], tiny_models["model"], PROMPT)
-    assert plain["result"][1] > 0
+    plain = run_node(AudioGenTextEncode, tiny_models["text_encoder"], tiny_models["model"], PROMPT)
+    assert plain.result[1] > 0
 
 
 def test_audio_full_of_nan_never_reaches_the_save_node(tiny_models, conditioning):
     import dataclasses
 
-    (latent,) = sample(tiny_models, conditioning, duration_s=0.4)["result"]
+    (latent,) = sample(tiny_models, conditioning, duration_s=0.4).result
     broken = dataclasses.replace(latent, latent=torch.full_like(latent.latent, float("nan")))
     with pytest.raises(ValueError, match=r"^AudioGen Decode: sampling produced NaN"):
         decode(tiny_models, broken)

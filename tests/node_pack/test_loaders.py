@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from workflow_graph import run_node
 
 from audiogen_core.weights import WeightsError
 from nodes.generation import AudioGenTextEncode
@@ -16,9 +17,9 @@ from nodes.managed import ready
 
 
 def test_loaders_load_the_official_folder_names_standalone(standalone):
-    (model,) = AudioGenModelLoader().load("Dasheng-AudioGen", "cpu", "fp32")
-    (text_encoder,) = AudioGenTextEncoderLoader().load("flan-t5-large", "auto", "auto")
-    (tokenizer,) = AudioGenAudioTokenizerLoader().load("dashengtokenizer", "cpu", "bf16", False)
+    (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "cpu", "fp32")
+    (text_encoder,) = run_node(AudioGenTextEncoderLoader, "flan-t5-large", "auto", "auto")
+    (tokenizer,) = run_node(AudioGenAudioTokenizerLoader, "dashengtokenizer", "cpu", "bf16", False)
     assert model.patcher is None and model.folder == standalone / "Dasheng-AudioGen"
     assert model.component.device.type == "cpu" and model.component.dtype == torch.float32
     assert text_encoder.dtype == torch.float32  # auto on the CPU
@@ -27,14 +28,14 @@ def test_loaders_load_the_official_folder_names_standalone(standalone):
 
 
 def test_loaders_load_the_multilingual_pair_and_text_encode_refuses_a_mixed_one(standalone):
-    (multilingual,) = AudioGenModelLoader().load("Dasheng-AudioGen-Multilingual", "cpu", "fp32")
-    (mt5,) = AudioGenTextEncoderLoader().load("mt5-large", "cpu", "fp32")
-    (flan,) = AudioGenTextEncoderLoader().load("flan-t5-large", "cpu", "fp32")
+    (multilingual,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen-Multilingual", "cpu", "fp32")
+    (mt5,) = run_node(AudioGenTextEncoderLoader, "mt5-large", "cpu", "fp32")
+    (flan,) = run_node(AudioGenTextEncoderLoader, "flan-t5-large", "cpu", "fp32")
     prompt = "<|caption|> A woman speaks <|asr|> Hola, ¿cómo estás?"
-    (cond,) = AudioGenTextEncode().encode(mt5, multilingual, prompt)["result"][:1]
+    cond = run_node(AudioGenTextEncode, mt5, multilingual, prompt).result[0]
     assert cond.batch_size == 1
     with pytest.raises(WeightsError) as caught:
-        AudioGenTextEncode().encode(flan, multilingual, prompt)
+        run_node(AudioGenTextEncode, flan, multilingual, prompt)
     message = str(caught.value)
     assert message.startswith("AudioGen Text Encode: ")
     assert str(standalone / "Dasheng-AudioGen-Multilingual") in message
@@ -42,7 +43,7 @@ def test_loaders_load_the_multilingual_pair_and_text_encode_refuses_a_mixed_one(
 
 
 def test_tokenizer_loads_its_encoder_on_request(standalone):
-    (tokenizer,) = AudioGenAudioTokenizerLoader().load("dashengtokenizer", "cpu", "fp32", True)
+    (tokenizer,) = run_node(AudioGenAudioTokenizerLoader, "dashengtokenizer", "cpu", "fp32", True)
     assert tokenizer.component.has_encoder
 
 
@@ -51,7 +52,7 @@ def test_missing_model_folder_names_the_node_the_place_and_the_download(
 ):
     monkeypatch.setenv("AUDIOGEN_MODEL_DIR", str(tmp_path))
     with pytest.raises(WeightsError) as caught:
-        AudioGenModelLoader().load("Dasheng-AudioGen", "cpu", "fp32")
+        run_node(AudioGenModelLoader, "Dasheng-AudioGen", "cpu", "fp32")
     message = str(caught.value)
     assert message.startswith("AudioGen Load Model: no generator")
     assert message.count("AudioGen Load Model") == 1
@@ -62,26 +63,29 @@ def test_incomplete_folder_gets_the_core_loaders_precise_message(standalone, tmp
     (tmp_path / "flan-t5-large").mkdir()
     monkeypatch.setenv("AUDIOGEN_MODEL_DIR", str(tmp_path))
     with pytest.raises(WeightsError, match=r"^AudioGen Load Text Encoder: .*no config\.json"):
-        AudioGenTextEncoderLoader().load("flan-t5-large", "cpu", "fp32")
+        run_node(AudioGenTextEncoderLoader, "flan-t5-large", "cpu", "fp32")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_unavailable_device_is_a_clear_error(standalone):
     with pytest.raises(ValueError, match=r"^AudioGen Load Model: .*no CUDA GPU"):
-        AudioGenModelLoader().load("Dasheng-AudioGen", "cuda", "auto")
+        run_node(AudioGenModelLoader, "Dasheng-AudioGen", "cuda", "auto")
 
 
 def test_under_comfyui_models_are_handed_to_its_model_management(comfy):
     _, standin = comfy
-    (model,) = AudioGenModelLoader().load("Dasheng-AudioGen", "auto", "auto")
-    (text_encoder,) = AudioGenTextEncoderLoader().load("flan-t5-large", "auto", "fp32")
-    patcher = model.patcher
-    assert patcher is not None and patcher.model.inner is model.component
+    (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "auto", "auto")
+    (text_encoder,) = run_node(AudioGenTextEncoderLoader, "flan-t5-large", "auto", "fp32")
+    # The generator's two sides each have a patcher: the DiT, and the conditioner.
+    assert model.patcher.model.inner is model.component.backbone
+    assert model.text_side.model.inner is model.component.conditioner
+    assert model.text_side.model.inner.content_adapter is model.component.content_adapter
     # The patcher's bookkeeping lands on the box, not on the generator's read-only .device.
-    assert patcher.model.device == torch.device("cpu")
+    assert model.patcher.model.device == torch.device("cpu")
     assert text_encoder.patcher.model.inner is text_encoder.component.model
+    assert text_encoder.text_side is None
 
-    ready(text_encoder, model)
+    ready(text_encoder.patcher, model.text_side)
     ((patchers, full_load),) = standin.load_calls
-    assert patchers == [text_encoder.patcher, model.patcher] and full_load
-    assert patcher.model.model_loaded_weight_memory > 0
+    assert patchers == [text_encoder.patcher, model.text_side] and full_load
+    assert model.text_side.model.model_loaded_weight_memory > 0

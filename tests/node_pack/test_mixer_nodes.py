@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+from workflow_graph import run_node, ui_of
 
 from nodes.mixer import AudioGenMixer, AudioGenMixLayer
 
@@ -48,29 +49,29 @@ def tone(
 
 
 def layer(audio: dict, **changes):
-    return AudioGenMixLayer().make_layer(audio, **{**LAYER, **changes})[0]
+    return run_node(AudioGenMixLayer, audio, **{**LAYER, **changes})[0]
 
 
 def mix(**inputs) -> dict:
     master = {k: inputs.pop(k) for k in list(inputs) if k in MASTER}
-    return AudioGenMixer().mix(**{**MASTER, **master}, **inputs)
+    return run_node(AudioGenMixer, **{**MASTER, **master}, **inputs)
 
 
 def test_audio_and_layers_mix_to_the_chosen_format_with_a_preview_and_report(comfy):
     folder_paths, _ = comfy
     out = mix(layer_1=tone(1.0), layer_3=layer(tone(0.5, 44100, 2), gain_db=-6.0, offset_s=1.0))
-    audio, report = out["result"]
+    audio, report = out.result
     assert audio["sample_rate"] == 48000
     assert audio["waveform"].shape == (1, 2, 72000)  # the offset layer ends at 1.5 s
     assert audio["waveform"].dtype == torch.float32
     assert re.fullmatch(
         r"-?\d+\.\d LUFS, true peak -?\d+\.\d dBTP, 1\.50 s, 48 kHz stereo.*", report
     )
-    assert out["ui"]["text"] == [report]
+    assert ui_of(out)["text"] == (report,)
 
-    (entry,) = out["ui"]["audio"]
+    (entry,) = ui_of(out)["audio"]
     assert entry["type"] == "temp" and entry["subfolder"] == ""
-    assert re.fullmatch(r"AudioGenMix_temp_[a-z]{5}_00001_\.flac", entry["filename"])
+    assert re.fullmatch(r"ComfyUI_temp_[a-z]{5}_00001_\.flac", entry["filename"])
     data, rate = sf.read(Path(folder_paths.get_temp_directory()) / entry["filename"])
     assert rate == 48000 and data.shape == (72000, 2)
 
@@ -83,18 +84,18 @@ def test_fixed_length_mono_16k_without_normalisation(standalone):
         duration_s=2.5,
         target_lufs=0.0,
     )
-    audio, _ = out["result"]
+    audio, _ = out.result
     assert audio["waveform"].shape == (1, 1, 40000)
     peak = audio["waveform"][0, 0, :16000].abs().max().item()
     assert peak == pytest.approx(0.2, abs=0.01)  # untouched level: 0 = no normalisation
     assert torch.count_nonzero(audio["waveform"][0, 0, 16500:]) == 0
-    assert Path(out["ui"]["audio"][0]["filename"]).suffix == ".flac"
+    assert Path(ui_of(out)["audio"][0]["filename"]).suffix == ".flac"
 
 
 def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(standalone):
     voices = tone(1.0, batch=3)
     voices["waveform"] = voices["waveform"] * torch.tensor([1.0, 0.5, 0.25])[:, None, None]
-    audio, report = mix(layer_1=voices, layer_2=tone(1.0, freq=220.0), target_lufs=0.0)["result"]
+    audio, report = mix(layer_1=voices, layer_2=tone(1.0, freq=220.0), target_lufs=0.0).result
     assert audio["waveform"].shape == (3, 2, 48000)
     assert not torch.equal(audio["waveform"][0], audio["waveform"][1])
     assert report.endswith("(item 1 of 3)")
@@ -102,7 +103,7 @@ def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(standalone):
 
 def test_ducking_lowers_the_other_layers_under_the_key(standalone):
     speech, music = tone(1.0, freq=300.0), tone(1.0, freq=1000.0)
-    plain, _ = mix(layer_1=speech, layer_2=music, target_lufs=0.0, channels="mono")["result"]
+    plain, _ = mix(layer_1=speech, layer_2=music, target_lufs=0.0, channels="mono").result
     ducked, _ = mix(
         layer_1=speech,
         layer_2=layer(music),
@@ -110,7 +111,7 @@ def test_ducking_lowers_the_other_layers_under_the_key(standalone):
         channels="mono",
         duck_with="layer_1",
         duck_depth_db=20.0,
-    )["result"]
+    ).result
     assert ducked["waveform"].pow(2).mean() < plain["waveform"].pow(2).mean()
 
 
@@ -145,8 +146,8 @@ def test_limiter_setting_lets_peaky_audio_reach_the_target_under_the_ceiling(sta
     peaky[..., ::4000] = 0.9  # sparse clicks: high peaks, little loudness
     clip = {"waveform": peaky, "sample_rate": 16000}
     settings = {"layer_1": clip, "target_lufs": -16.0, "sample_rate": "16000", "channels": "mono"}
-    unlimited, report = mix(**settings, limiter_db=0.0)["result"]
-    limited, _ = mix(**settings, limiter_db=24.0)["result"]
+    unlimited, report = mix(**settings, limiter_db=0.0).result
+    limited, _ = mix(**settings, limiter_db=24.0).result
     before = measure(unlimited["waveform"][0].numpy(), 16000)
     after = measure(limited["waveform"][0].numpy(), 16000)
     assert before["integrated_lufs"] < -20.0 and "not reached" in report

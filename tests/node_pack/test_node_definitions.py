@@ -1,7 +1,14 @@
-"""Every node follows ComfyUI's classic node API and the pack's conventions."""
+"""Every node is a V3 node, and what ComfyUI tells the frontend about it is what 0.1.0 said.
+
+tests/fixtures/object_info_0.1.0.json is ComfyUI 0.3.64's ``/object_info`` for the pack's nodes
+as version 0.1.0 (classic node API) served them. Saved graphs store widget values by position
+and links by slot, so ids, input names and order, types, defaults, ranges and outputs must stay
+as they were; only the V3 spelling of a combo (``("COMBO", {"options": [...]})``) differs.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,60 +17,91 @@ import sys
 from pathlib import Path
 
 import pytest
+from comfy_api.latest import ComfyExtension, io
 
-from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+import nodes
+from nodes import NODES
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_IDS = sorted(NODE_CLASS_MAPPINGS)
-EXPECTED_IDS = {
-    "AudioGenModelLoader",
-    "AudioGenTextEncoderLoader",
-    "AudioGenAudioTokenizerLoader",
-    "AudioGenCaptionComposer",
-    "AudioGenCaptionParser",
-    "AudioGenTextEncode",
-    "AudioGenSampler",
-    "AudioGenDecode",
-    "AudioGenEncode",
-    "AudioGenMixLayer",
-    "AudioGenMixer",
-    "AudioGenDurationFromVideo",
-}
+STANDIN_API = Path(__file__).resolve().parent / "standin_api"
+BEFORE = json.loads((ROOT / "tests" / "fixtures" / "object_info_0.1.0.json").read_text())
+NODE_INFO = {node.GET_SCHEMA().node_id: node.GET_NODE_INFO_V1() for node in NODES}
+NODE_IDS = sorted(NODE_INFO)
+# Options whose values a saved graph or the server's validation depend on.
+KEPT_OPTIONS = (
+    "default",
+    "min",
+    "max",
+    "step",
+    "multiline",
+    "control_after_generate",
+    "forceInput",
+)
 
 
-def test_the_pack_registers_every_node_with_a_display_name():
-    assert set(NODE_CLASS_MAPPINGS) == EXPECTED_IDS
-    assert set(NODE_DISPLAY_NAME_MAPPINGS) == EXPECTED_IDS
-    assert all(name.startswith("AudioGen") for name in NODE_DISPLAY_NAME_MAPPINGS.values())
+def test_the_extension_lists_every_node_of_0_1_0_once():
+    extension = asyncio.run(nodes.comfy_entrypoint())
+    assert isinstance(extension, ComfyExtension)
+    listed = asyncio.run(extension.get_node_list())
+    assert all(issubclass(node, io.ComfyNode) for node in listed)
+    assert sorted(node.GET_SCHEMA().node_id for node in listed) == sorted(BEFORE) == NODE_IDS
+
+
+def _classic(spec: list) -> tuple:
+    """(type or combo choices, the options that matter) of a classic input spec."""
+    kind, options = spec[0], dict(spec[1]) if len(spec) > 1 else {}
+    if kind == "COMBO":
+        kind = options["options"]
+    return kind, {k: options[k] for k in KEPT_OPTIONS if k in options}
 
 
 @pytest.mark.parametrize("node_id", NODE_IDS)
-def test_node_follows_the_classic_api(node_id):
-    node = NODE_CLASS_MAPPINGS[node_id]
-    assert node.CATEGORY == "audio/AudioGen"
-    assert node.DESCRIPTION.strip()
-    assert callable(getattr(node, node.FUNCTION))
-    assert len(node.RETURN_NAMES) == len(node.RETURN_TYPES) == len(node.OUTPUT_TOOLTIPS)
-    inputs = node.INPUT_TYPES()
-    assert set(inputs) <= {"required", "optional", "hidden"}
-    for section in inputs.values():
-        for name, spec in section.items():
+def test_node_interface_is_unchanged_since_0_1_0(node_id):
+    before, now = BEFORE[node_id], NODE_INFO[node_id]
+    for key in ("display_name", "category", "output", "output_name", "output_node"):
+        assert now[key] == before[key], key
+    for section in ("required", "optional"):
+        assert now["input_order"].get(section) == before["input_order"].get(section), section
+        for name, spec in before["input"].get(section, {}).items():
+            (kind_before, options_before), (kind_now, options_now) = (
+                _classic(spec),
+                _classic(now["input"][section][name]),
+            )
+            assert options_now == options_before, name
+            if name in ("model", "text_encoder", "audio_tokenizer") and "Loader" in node_id:
+                # Folder lists depend on the disk; the official name is always offered first.
+                assert kind_now[0] == kind_before[0] == options_now["default"]
+            else:
+                assert kind_now == kind_before, name
+    # Only an output node's hidden PROMPT / EXTRA_PNGINFO (for file metadata) is new.
+    assert set(now["input"]) - set(before["input"]) <= {"hidden"}
+
+
+@pytest.mark.parametrize("node_id", NODE_IDS)
+def test_node_documents_itself(node_id):
+    info = NODE_INFO[node_id]
+    assert info["category"] == "audio/AudioGen" and info["description"].strip()
+    assert info["display_name"].startswith("AudioGen")
+    assert all(tip and tip.strip() for tip in info["output_tooltips"])
+    for section in ("required", "optional"):
+        for name, (_kind, options) in info["input"].get(section, {}).items():
             assert re.fullmatch(r"[a-z][a-z0-9_]*", name), name
-            assert len(spec) == 2 and spec[1].get("tooltip", "").strip(), f"{name} has no tooltip"
+            assert options.get("tooltip", "").strip(), f"{name} has no tooltip"
 
 
 @pytest.mark.parametrize("node_id", NODE_IDS)
-def test_numeric_defaults_lie_in_their_range(node_id):
-    for section in NODE_CLASS_MAPPINGS[node_id].INPUT_TYPES().values():
-        for name, (kind, options) in section.items():
-            if isinstance(kind, list):
-                assert options.get("default", kind[0]) in kind, name
-            elif kind in ("INT", "FLOAT"):
-                assert options["min"] <= options["default"] <= options["max"], name
+def test_node_has_a_help_page(node_id):
+    # The frontend fetches /extensions/<pack>/docs/<node id>.md, i.e. from WEB_DIRECTORY.
+    page = ROOT / "web" / "docs" / f"{node_id}.md"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith(f"# {NODE_INFO[node_id]['display_name']}\n")
+    for section in ("required", "optional"):
+        for name in NODE_INFO[node_id]["input"].get(section, {}):
+            assert f"`{name}`" in text, f"{page.name} does not explain {name}"
 
 
 LOAD_LIKE_COMFYUI = """
-import importlib.util, json, sys, types
+import asyncio, importlib.util, json, sys, types
 sys.modules["nodes"] = types.ModuleType("nodes")  # ComfyUI's own nodes.py is loaded first
 root = sys.argv[1]
 name = root.replace(".", "_x_")
@@ -71,15 +109,20 @@ spec = importlib.util.spec_from_file_location(name, root + "/__init__.py")
 module = importlib.util.module_from_spec(spec)
 sys.modules[name] = module
 spec.loader.exec_module(module)
-print(json.dumps({"ids": sorted(module.NODE_CLASS_MAPPINGS), "web": module.WEB_DIRECTORY,
-                  "names": module.NODE_DISPLAY_NAME_MAPPINGS,
+extension = asyncio.run(module.comfy_entrypoint())
+listed = asyncio.run(extension.get_node_list())
+print(json.dumps({"ids": sorted(n.GET_SCHEMA().node_id for n in listed),
+                  "classic": hasattr(module, "NODE_CLASS_MAPPINGS"),
+                  "web": module.WEB_DIRECTORY,
                   "comfy_nodes_kept": not hasattr(sys.modules["nodes"], "__path__")}))
 """
 
 
 def test_root_package_loads_the_way_comfyui_imports_it(tmp_path):
-    # A fresh interpreter outside the repository, as ComfyUI: the folder is not on sys.path.
+    # A fresh interpreter outside the repository, as ComfyUI: the folder is not on sys.path,
+    # comfy_api is (here the stand-in).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(STANDIN_API)
     out = subprocess.run(
         [sys.executable, "-c", LOAD_LIKE_COMFYUI, str(ROOT)],
         cwd=tmp_path,
@@ -89,8 +132,10 @@ def test_root_package_loads_the_way_comfyui_imports_it(tmp_path):
         check=True,
     ).stdout
     loaded = json.loads(out.splitlines()[-1])
-    assert set(loaded["ids"]) == EXPECTED_IDS
-    assert loaded["names"] == NODE_DISPLAY_NAME_MAPPINGS
+    assert loaded["ids"] == NODE_IDS
+    # ComfyUI loads a module that has NODE_CLASS_MAPPINGS the classic way and never asks it
+    # for comfy_entrypoint, so the package must not define both.
+    assert not loaded["classic"]
     assert loaded["comfy_nodes_kept"]
     web = ROOT / loaded["web"]
     assert sorted(p.name for p in web.glob("*.js")) == ["audiogen.js"]
@@ -100,8 +145,9 @@ def test_web_extension_targets_existing_nodes():
     script = (ROOT / "web" / "audiogen.js").read_text(encoding="utf-8")
     assert 'from "../../scripts/app.js"' in script
     named = set(re.findall(r'"(AudioGen[A-Za-z]+)"', script))
-    assert named and named <= EXPECTED_IDS
-    # Nodes that return ui.audio need ComfyUI's player; nodes that return ui.text need the box.
+    assert named and named <= set(NODE_IDS)
+    # ComfyUI 0.3.64's frontend attaches its audio player to its own nodes only; the mixer
+    # (ui.PreviewAudio) needs the extension's AUDIO_UI input. PreviewText needs the text box.
     assert "AUDIO_UI" in script and '"AudioGenMixer"' in script
     for node_id in ("AudioGenTextEncode", "AudioGenSampler", "AudioGenDurationFromVideo"):
         assert f'"{node_id}"' in script

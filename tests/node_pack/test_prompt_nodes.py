@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from workflow_graph import run_node
 
 from nodes.prompt_nodes import AudioGenCaptionComposer, AudioGenCaptionParser
 
@@ -21,14 +22,14 @@ COMPOSED = (
 
 
 def test_composer_outputs_the_tagged_prompt_as_its_own_type_and_as_string():
-    prompt, text = AudioGenCaptionComposer().compose(**VIEWS)
+    prompt, text = run_node(AudioGenCaptionComposer, **VIEWS)
     assert prompt == text == COMPOSED
 
 
 @pytest.mark.parametrize("caption", ["", "   \n "])
 def test_empty_caption_is_a_clear_error(caption):
     with pytest.raises(ValueError, match=r"^AudioGen Caption Composer: .*caption.*required"):
-        AudioGenCaptionComposer().compose(**{**VIEWS, "caption": caption})
+        run_node(AudioGenCaptionComposer, **{**VIEWS, "caption": caption})
 
 
 @pytest.mark.parametrize(
@@ -43,15 +44,16 @@ def test_empty_caption_is_a_clear_error(caption):
 )
 def test_tags_typed_inside_a_field_are_refused(field, text, complaint):
     with pytest.raises(ValueError, match=r"^AudioGen Caption Composer: ") as caught:
-        AudioGenCaptionComposer().compose(**{**VIEWS, field: text})
+        run_node(AudioGenCaptionComposer, **{**VIEWS, field: text})
     assert complaint in str(caught.value)
 
 
 def test_parser_splits_a_prompt_back_into_views_in_any_order():
-    views = AudioGenCaptionParser().parse(
+    views = run_node(
+        AudioGenCaptionParser,
         "<|caption|> A detective narrates <|env|> distant traffic <|speech|> deep male voice "
-        "<|sfx|> rain on pavement <|asr|> The city never sleeps."
-    )
+        "<|sfx|> rain on pavement <|asr|> The city never sleeps.",
+    ).result
     assert views == (
         "A detective narrates",
         "deep male voice",
@@ -60,7 +62,7 @@ def test_parser_splits_a_prompt_back_into_views_in_any_order():
         "",
         "distant traffic",
     )
-    assert AudioGenCaptionComposer().compose(*views)[0] == COMPOSED
+    assert run_node(AudioGenCaptionComposer, *views)[0] == COMPOSED
 
 
 @pytest.mark.parametrize(
@@ -73,16 +75,16 @@ def test_parser_splits_a_prompt_back_into_views_in_any_order():
 )
 def test_parser_errors_name_the_node_and_the_fix(text, complaint):
     with pytest.raises(ValueError, match=r"^AudioGen Caption Parser: ") as caught:
-        AudioGenCaptionParser().parse(text)
+        run_node(AudioGenCaptionParser, text)
     assert complaint in str(caught.value)
 
 
 def test_composer_warns_when_a_descriptive_view_is_not_in_english(caplog):
     views = {**VIEWS, "caption": "女性が静かに語る", "asr": "こんにちは"}
     with caplog.at_level("WARNING", logger="nodes.prompt_nodes"):
-        AudioGenCaptionComposer().compose(**views)
+        run_node(AudioGenCaptionComposer, **views)
     assert "AudioGen Caption Composer: Not in English: <|caption|>" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="nodes.prompt_nodes"):
-        AudioGenCaptionComposer().compose(**{**VIEWS, "asr": "こんにちは"})
+        run_node(AudioGenCaptionComposer, **{**VIEWS, "asr": "こんにちは"})
     assert caplog.text == ""

@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 import torch
 from comfy_standins import VideoComponents
+from workflow_graph import run_node, ui_of
 
 from nodes.video import AudioGenDurationFromVideo
 
@@ -35,13 +36,13 @@ class NewVideo:
 
 
 def measure(**inputs) -> dict:
-    return AudioGenDurationFromVideo().measure(**{"fps": 24.0, **inputs})
+    return run_node(AudioGenDurationFromVideo, **{"fps": 24.0, **inputs})
 
 
 def test_frames_and_fps_give_the_seconds_of_the_picture():
     out = measure(images=torch.zeros(30, 8, 8, 3), fps=24.0)
-    assert out["result"] == (1.25, 30, 24.0)
-    assert out["ui"]["text"] == ["30 frames at 24 fps = 1.250 s"]
+    assert out.result == (1.25, 30, 24.0)
+    assert ui_of(out)["text"] == ("30 frames at 24 fps = 1.250 s",)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,7 @@ def test_frames_and_fps_give_the_seconds_of_the_picture():
     ],
 )
 def test_a_video_uses_its_own_frame_count_and_rate(video, seconds, frames):
-    result = measure(video=video, images=torch.zeros(3, 8, 8, 3), fps=1.0)["result"]
+    result = measure(video=video, images=torch.zeros(3, 8, 8, 3), fps=1.0).result
     assert result[0] == pytest.approx(seconds, abs=1e-12)
     assert result[1] == frames
 

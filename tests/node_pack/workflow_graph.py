@@ -6,7 +6,10 @@ adds a ``control_after_generate`` value after a seed INT), values of the wrong t
 range, inputs that do not exist, required inputs left open, and links whose ends disagree or
 join incompatible types. ``to_prompt`` does the frontend's graph-to-prompt conversion and
 ``execute`` runs the prompt's output nodes and everything they depend on, in dependency order,
-like ComfyUI's executor (without its cache).
+like ComfyUI's executor (without its cache): a V3 node (``comfy_api.latest.io.ComfyNode``) runs
+on a per-run clone of its class and returns a ``NodeOutput``; a classic node is instantiated and
+its FUNCTION called. Both kinds are read through their classic node info (``INPUT_TYPES``,
+``RETURN_TYPES``), which is what ComfyUI sends the frontend.
 """
 
 from __future__ import annotations
@@ -50,8 +53,16 @@ def input_specs(node_class: type) -> list[InputSpec]:
     for section in ("required", "optional"):
         for name, spec in types.get(section, {}).items():
             options = spec[1] if len(spec) > 1 else {}
-            specs.append(InputSpec(name, spec[0], options, section == "required"))
+            kind = spec[0]
+            if kind == "COMBO":  # V3 combos: ("COMBO", {"options": [...]})
+                kind = list(options["options"])
+            specs.append(InputSpec(name, kind, options, section == "required"))
     return specs
+
+
+def registry_of(node_classes) -> dict[str, type]:
+    """Node id -> class for V3 node classes, as ComfyUI registers an extension's nodes."""
+    return {node.GET_SCHEMA().node_id: node for node in node_classes}
 
 
 def widget_slots(node_class: type) -> list[InputSpec | None]:
@@ -299,10 +310,27 @@ def execute(prompt: dict[str, dict], registry: dict[str, type]) -> Run:
             name: run.outputs[value[0]][value[1]] if isinstance(value, list) else value
             for name, value in node["inputs"].items()
         }
-        result = getattr(node_class(), node_class.FUNCTION)(**kwargs)
-        if isinstance(result, dict):
-            if "ui" in result:
-                run.ui[node_id] = result["ui"]
-            result = result.get("result", ())
+        if hasattr(node_class, "PREPARE_CLASS_CLONE"):
+            output = run_node(node_class, hidden={"PROMPT": prompt, "EXTRA_PNGINFO": {}}, **kwargs)
+            if output.ui is not None:
+                run.ui[node_id] = ui_of(output)
+            result = output.result or ()
+        else:
+            result = getattr(node_class(), node_class.FUNCTION)(**kwargs)
+            if isinstance(result, dict):
+                if "ui" in result:
+                    run.ui[node_id] = result["ui"]
+                result = result.get("result", ())
         run.outputs[node_id] = tuple(result)
     return run
+
+
+def run_node(node_class: type, *args, hidden: dict | None = None, **inputs):
+    """Run a V3 node as ComfyUI's executor does: on a clone of its class, with hidden inputs."""
+    clone = node_class.PREPARE_CLASS_CLONE(hidden or {})
+    return getattr(clone, node_class.FUNCTION)(*args, **inputs)
+
+
+def ui_of(output) -> dict:
+    """The ui payload ComfyUI sends to the page for a NodeOutput."""
+    return output.ui if isinstance(output.ui, dict) else output.ui.as_dict()
