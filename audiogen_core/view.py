@@ -325,7 +325,7 @@ def require_pillow():
     except ImportError as exc:
         raise ImportError(
             "text on the picture and PNG files need Pillow: pip install pillow (or install "
-            "this package with its [view] extra); render(..., text=False) draws without it"
+            "this package with its [view] extra)"
         ) from exc
     version = tuple(int(part) for part in PIL.__version__.split(".")[:2])
     if version < (10, 1):
@@ -334,6 +334,13 @@ def require_pillow():
             f"{PIL.__version__}: pip install -U pillow"
         )
     return Image, ImageDraw, ImageFont
+
+
+def _require_pillow_for_text() -> None:
+    try:
+        require_pillow()
+    except ImportError as exc:
+        raise ImportError(f"{exc}; or pass text=False to draw without labels") from exc
 
 
 def _nice_step(span: float, most: int) -> float:
@@ -627,7 +634,7 @@ def render(
     duration_s = audio.shape[1] / rate
     checked_markers = _check_markers(markers, duration_s)
     if text:
-        require_pillow()  # fail before the drawing work, not after it
+        _require_pillow_for_text()  # fail before the drawing work, not after it
 
     canvas = np.empty((plan.height, plan.width, 3), np.uint8)
     canvas[:] = _BACKGROUND
@@ -648,9 +655,11 @@ def render(
                     labels.add(box.left - 0.5 * plan.font_px, row, label, _DIM_TEXT, "right")
     if "spectrogram" in plan.boxes:
         _draw_spectrogram(canvas, labels, plan, audio, rate, db_floor)
+    # Time grid lines everywhere but on the spectrogram, whose colours are its data.
+    gridded = [box for name, box in plan.boxes.items() if name != "spectrogram"]
     if "loudness" in plan.boxes:
         _draw_loudness(canvas, labels, plan, audio, rate, target_lufs)
-    _draw_time_axis(canvas, labels, plan, duration_s, list(plan.boxes.values()))
+    _draw_time_axis(canvas, labels, plan, duration_s, gridded)
     _draw_markers(canvas, labels, plan, checked_markers, duration_s)
     if not text:
         return canvas
@@ -743,7 +752,7 @@ def render_stack(
     duration_s = mix_audio.shape[1] / rate
     checked_markers = _check_markers(markers, duration_s)
     if text:
-        require_pillow()
+        _require_pillow_for_text()
 
     canvas = np.empty((plan.height, plan.width, 3), np.uint8)
     canvas[:] = _BACKGROUND
