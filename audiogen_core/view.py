@@ -25,8 +25,10 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -279,7 +281,11 @@ def _fill_columns(
     mask = (rows >= first[None, :]) & (rows <= last[None, :])
     if where is not None:
         mask &= where[None, :]
-    canvas[box.top : box.bottom, box.left : box.right][mask] = colour
+    area = canvas[box.top : box.bottom, box.left : box.right]
+    if np.ndim(colour) == 2:  # one colour per column
+        area[mask] = np.broadcast_to(colour[None], (box.height, box.width, 3))[mask]
+    else:
+        area[mask] = colour
 
 
 def _hline(canvas: np.ndarray, box: Box, row: int, colour, dash: int = 0) -> None:
@@ -304,10 +310,10 @@ class _Text:
         self.items.append((x, y, text, colour, align))
 
     def draw(self, canvas: np.ndarray, font_px: int) -> np.ndarray:
-        image_module, draw_module, font_module = require_pillow()
+        image_module, draw_module, _ = require_pillow()
         image = image_module.fromarray(canvas)
         draw = draw_module.Draw(image)
-        font = font_module.load_default(size=font_px)
+        font = _font(font_px)
         for x, y, text, colour, align in self.items:
             left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
             width = right - left
@@ -315,6 +321,12 @@ class _Text:
             y0 = y - (top + bottom) / 2
             draw.text((round(x0), round(y0)), text, fill=colour, font=font)
         return np.asarray(image).copy()
+
+
+@lru_cache(maxsize=8)
+def _font(size: int):
+    """Pillow's built-in scalable font (no system fonts needed), loaded once per size."""
+    return require_pillow()[2].load_default(size=size)
 
 
 def require_pillow():
@@ -374,7 +386,7 @@ def _draw_time_axis(
             "center",
         )
     text.add(
-        plan.plot.left - 1.0 * plan.font_px,
+        plan.plot.left - 1.8 * plan.font_px,
         plan.plot.bottom + 1.2 * plan.font_px,
         "s",
         _DIM_TEXT,
@@ -398,13 +410,15 @@ def _draw_waveform_lane(
     for level in (0.5, -0.5):
         _hline(canvas, box, int(amplitude_row(box, level)), _GRID, dash=4)
     _hline(canvas, box, int(amplitude_row(box, 0.0)), _GRID)
-    _fill_columns(canvas, box, amplitude_row(box, high), amplitude_row(box, low), _WAVE)
+    # Peaks of columns with a true-peak over are red; the RMS inside them keeps its colour so
+    # the sound's shape stays readable under a long run of overs.
+    peaks = _WAVE if overs is None else np.where(overs[:, None], _OVER, _WAVE)
+    _fill_columns(canvas, box, amplitude_row(box, high), amplitude_row(box, low), peaks)
     # RMS sits inside the envelope; clamp it there so it never paints outside the peaks.
     rms_top = np.maximum(amplitude_row(box, np.minimum(rms, high)), amplitude_row(box, high))
     rms_bottom = np.minimum(amplitude_row(box, -np.minimum(rms, -low)), amplitude_row(box, low))
     _fill_columns(canvas, box, rms_top, rms_bottom, _WAVE_RMS)
-    if overs is not None and overs.any():
-        _fill_columns(canvas, box, amplitude_row(box, high), amplitude_row(box, low), _OVER, overs)
+    if overs is not None:
         tick = np.full(box.width, box.top)
         _fill_columns(canvas, box, tick, tick + 2, _OVER, overs)
 
@@ -464,16 +478,18 @@ def _spectrogram_db(audio: np.ndarray, sample_rate: int, box: Box) -> np.ndarray
 
 
 def _draw_spectrogram(
-    canvas: np.ndarray, text: _Text, plan: Layout, audio: np.ndarray, rate: int, db_floor: float
+    canvas: np.ndarray, text: _Text, plan: Layout, db: np.ndarray, rate: int, db_floor: float
 ) -> None:
     box = plan.boxes["spectrogram"]
-    db = _spectrogram_db(audio, rate, box)
     index = np.clip((db - db_floor) / -db_floor * 255.0, 0, 255).astype(np.uint8)
     canvas[box.top : box.bottom, box.left : box.right] = COLORMAP[index]
     nyquist = rate / 2
+    last_row = math.inf
     for hz in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000):
-        if SPECTROGRAM_MIN_HZ < hz < nyquist:
-            row = float(hz_row(box, hz, nyquist))
+        row = float(hz_row(box, hz, nyquist))
+        # Labels run upwards; skip one that would touch the one below it.
+        if SPECTROGRAM_MIN_HZ < hz < nyquist and last_row - row >= 1.1 * plan.font_px:
+            last_row = row
             label = f"{hz // 1000}k" if hz >= 1000 else str(hz)
             text.add(box.left - 0.5 * plan.font_px, row, label, _DIM_TEXT, "right")
             canvas[round(row), box.left - max(3, plan.font_px // 3) : box.left] = _DIM_TEXT
@@ -496,23 +512,23 @@ def _draw_loudness(
     canvas: np.ndarray,
     text: _Text,
     plan: Layout,
-    audio: np.ndarray,
-    rate: int,
+    values: np.ndarray,
     target_lufs: float | None,
 ) -> None:
+    """Short-term loudness ``values`` [columns] as a filled curve, with the target line."""
     box = plan.boxes["loudness"]
     canvas[box.top : box.bottom, box.left : box.right] = _PANEL
     low, high = LOUDNESS_AXIS_LUFS
+    ten_lu_px = 10.0 / (high - low) * box.height
+    label_every = 10 if ten_lu_px >= 1.2 * plan.font_px else 20
     for level in np.arange(high - 10, low, -10):
         row = int(lufs_row(box, level))
         _hline(canvas, box, row, _GRID, dash=4)
-        text.add(box.left - 0.5 * plan.font_px, row, f"{level:.0f}", _DIM_TEXT, "right")
+        if level % label_every == 0:
+            text.add(box.left - 0.5 * plan.font_px, row, f"{level:.0f}", _DIM_TEXT, "right")
     text.add(
         box.left - 0.5 * plan.font_px, box.top + 0.5 * plan.font_px, "LUFS", _DIM_TEXT, "right"
     )
-    samples = audio.shape[1]
-    centres = (np.arange(box.width) + 0.5) * samples / box.width / rate
-    values = short_term_lufs(audio, rate, centres)
     audible = values > low
     rows = lufs_row(box, values)
     _fill_columns(canvas, box, rows, np.full(box.width, box.bottom), _LOUDNESS_FILL, audible)
@@ -533,10 +549,24 @@ def _draw_loudness(
         )
     text.add(
         box.left + 0.4 * plan.font_px,
-        box.top + 0.7 * plan.font_px,
+        box.bottom - 0.8 * plan.font_px,
         "short-term loudness (3 s)",
         _DIM_TEXT,
     )
+
+
+def _loudness_curve(audio: np.ndarray, rate: int, columns: int) -> np.ndarray:
+    centres = (np.arange(columns) + 0.5) * audio.shape[1] / columns / rate
+    return short_term_lufs(audio, rate, centres)
+
+
+def _in_parallel(jobs: dict[str, Callable[[], np.ndarray]]) -> dict[str, np.ndarray]:
+    """Run independent analyses on threads: numpy and scipy's FFTs and filters release the GIL."""
+    if len(jobs) < 2:
+        return {name: job() for name, job in jobs.items()}
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def _check_markers(markers: Sequence, duration_s: float) -> list[Marker]:
@@ -636,12 +666,21 @@ def render(
     if text:
         _require_pillow_for_text()  # fail before the drawing work, not after it
 
+    columns = plan.plot.width
+    jobs = {}
+    if "waveform 0" in plan.boxes:
+        jobs["overs"] = lambda: _overs_per_column(audio, rate, columns, ceiling_dbtp)
+    if "spectrogram" in plan.boxes:
+        jobs["spectrogram"] = lambda: _spectrogram_db(audio, rate, plan.boxes["spectrogram"])
+    if "loudness" in plan.boxes:
+        jobs["loudness"] = lambda: _loudness_curve(audio, rate, columns)
+    analyses = _in_parallel(jobs)
+
     canvas = np.empty((plan.height, plan.width, 3), np.uint8)
     canvas[:] = _BACKGROUND
     labels = _Text()
-    overs = None
-    if any(name.startswith("waveform") for name in plan.boxes):
-        overs = _overs_per_column(audio, rate, plan.plot.width, ceiling_dbtp)
+    overs = analyses.get("overs")
+    if overs is not None:
         samples = audio.astype(np.float32)
         for index in range(audio.shape[0]):
             box = plan.boxes[f"waveform {index}"]
@@ -654,11 +693,11 @@ def render(
                     )
                     labels.add(box.left - 0.5 * plan.font_px, row, label, _DIM_TEXT, "right")
     if "spectrogram" in plan.boxes:
-        _draw_spectrogram(canvas, labels, plan, audio, rate, db_floor)
+        _draw_spectrogram(canvas, labels, plan, analyses["spectrogram"], rate, db_floor)
     # Time grid lines everywhere but on the spectrogram, whose colours are its data.
     gridded = [box for name, box in plan.boxes.items() if name != "spectrogram"]
     if "loudness" in plan.boxes:
-        _draw_loudness(canvas, labels, plan, audio, rate, target_lufs)
+        _draw_loudness(canvas, labels, plan, analyses["loudness"], target_lufs)
     _draw_time_axis(canvas, labels, plan, duration_s, gridded)
     _draw_markers(canvas, labels, plan, checked_markers, duration_s)
     if not text:
@@ -757,7 +796,12 @@ def render_stack(
     canvas = np.empty((plan.height, plan.width, 3), np.uint8)
     canvas[:] = _BACKGROUND
     labels = _Text()
-    overs = _overs_per_column(mix_audio, rate, plan.plot.width, ceiling_dbtp)
+    columns = plan.plot.width
+    jobs = {"overs": lambda: _overs_per_column(mix_audio, rate, columns, ceiling_dbtp)}
+    if loudness:
+        jobs["loudness"] = lambda: _loudness_curve(mix_audio, rate, columns)
+    analyses = _in_parallel(jobs)
+    overs = analyses["overs"]
     for index, audio in enumerate([*arrays, mix_audio]):
         box = plan.boxes[f"waveform {index}"]
         is_mix = index == len(arrays)
@@ -770,7 +814,7 @@ def render_stack(
         _draw_waveform_lane(canvas, box, padded, overs if is_mix else None)
         labels.add(box.left + 0.4 * plan.font_px, box.top + 0.7 * plan.font_px, names[index], _TEXT)
     if loudness:
-        _draw_loudness(canvas, labels, plan, mix_audio, rate, target_lufs)
+        _draw_loudness(canvas, labels, plan, analyses["loudness"], target_lufs)
     _draw_time_axis(canvas, labels, plan, duration_s, list(plan.boxes.values()))
     _draw_markers(canvas, labels, plan, checked_markers, duration_s)
     if not text:

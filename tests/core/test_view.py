@@ -334,3 +334,18 @@ def test_cli_view_bad_input(tmp_path, capsys, setup, message):
     error = capsys.readouterr().err
     assert message in error and error.startswith("error: ")
     assert not out.exists()
+
+
+def test_generate_view_writes_the_picture_next_to_each_result(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "scene.wav"
+    (tmp_path / "scene_01.png").write_bytes(b"keep")
+    common = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1.0"]
+    common += ["--steps", "1", "--variations", "2", "--model-dir", str(tiny_model_dir), "--view"]
+    # An existing picture is refused before any generation, like an existing WAV.
+    assert main(common) == 2
+    assert "scene_01.png already exists" in capsys.readouterr().err
+    assert not (tmp_path / "scene_00.wav").exists()
+    assert main([*common, "--overwrite"]) == 0
+    for name in ("scene_00", "scene_01"):
+        assert soundfile.info(str(tmp_path / f"{name}.wav")).frames == SR
+        assert Image.open(tmp_path / f"{name}.png").size == (1280, 720)
