@@ -79,6 +79,8 @@ _LOUDNESS_TOLERANCE_LU = 0.05
 def as_array(waveform: torch.Tensor | np.ndarray, name: str = "waveform") -> np.ndarray:
     """Validate a waveform and return it as a float64 numpy array shaped [channels, samples].
 
+    A float64 input comes back without a copy (sharing its memory), so that metering long audio
+    several ways holds one copy of it: never modify the result in place.
     Raises ValueError naming ``name`` for integer samples, a wrong shape, no samples, or NaN/inf.
     """
     if isinstance(waveform, torch.Tensor):
@@ -91,7 +93,7 @@ def as_array(waveform: torch.Tensor | np.ndarray, name: str = "waveform") -> np.
                 f"{name}: samples must be floats in [-1, 1], got {waveform.dtype}; "
                 "divide integer PCM by its full scale (32768 for int16) first"
             )
-        array = waveform.astype(np.float64)
+        array = np.asarray(waveform, dtype=np.float64)
     else:
         raise ValueError(f"{name}: expected a torch tensor or numpy array, got {type(waveform)}")
     if array.ndim == 1:
@@ -156,7 +158,9 @@ def _k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     stages = pyloudnorm.Meter(sample_rate)._filters.values()
     sections = np.array([np.concatenate([stage.b, stage.a]) for stage in stages])
     gain = math.prod(stage.passband_gain for stage in stages)
-    return gain * sosfilt(sections, audio, axis=1)
+    weighted = sosfilt(sections, audio, axis=1)
+    weighted *= gain
+    return weighted
 
 
 def short_term_lufs(
@@ -175,14 +179,17 @@ def short_term_lufs(
     """
     rate = check_sample_rate(sample_rate)
     audio = as_array(waveform)
-    power = np.zeros((audio.shape[0], audio.shape[1] + 1))
-    np.cumsum(_k_weighted(audio, rate) ** 2, axis=1, out=power[:, 1:])
+    # Running energy, computed in place: energy[:, n] is the K-weighted energy of samples 0..n.
+    energy = _k_weighted(audio, rate)
+    np.square(energy, out=energy)
+    np.cumsum(energy, axis=1, out=energy)
     half = 0.5 * window_s * rate
     centres = np.asarray(centres_s, dtype=np.float64) * rate
     starts = np.clip(np.round(centres - half), 0, audio.shape[1] - 1).astype(np.int64)
     ends = np.clip(np.round(centres + half), starts + 1, audio.shape[1]).astype(np.int64)
     # BS.1770 channel weights are 1 for left and right; the sum runs over channels.
-    mean_square = ((power[:, ends] - power[:, starts]) / (ends - starts)).sum(axis=0)
+    before = np.where(starts > 0, energy[:, starts - 1], 0.0)
+    mean_square = ((energy[:, ends - 1] - before) / (ends - starts)).sum(axis=0)
     with np.errstate(divide="ignore"):
         return -0.691 + 10.0 * np.log10(np.maximum(mean_square, 0.0))
 
@@ -217,10 +224,12 @@ def _peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     phases = np.stack(
         [scipy.fft.rfft(kernel[first::factor].astype(np.float32), size) for first in first_taps]
     )
-    padded = np.pad(audio, ((0, 0), (context, context))).astype(np.float32)
-    envelope = np.abs(audio).max(axis=0)
+    padded = np.zeros((channels, samples + 2 * context), np.float32)
+    padded[:, context : context + samples] = audio
+    envelope = np.empty(samples)
     for start in range(0, samples, chunk):
         end = min(samples, start + chunk)
+        envelope[start:end] = np.abs(audio[:, start:end]).max(axis=0)
         spectrum = scipy.fft.rfft(padded[:, start : end + 2 * context], size, axis=1)
         convolved = scipy.fft.irfft(spectrum[:, None, :] * phases[None], size, axis=2)
         peaks = np.zeros(end - start, np.float32)

@@ -406,7 +406,7 @@ def _draw_waveform_lane(
     low = np.minimum.reduceat(channel, starts)
     high = np.maximum.reduceat(channel, starts)
     counts = np.diff(np.append(starts, len(channel))).clip(min=1)
-    rms = np.sqrt(np.add.reduceat(channel.astype(np.float64) ** 2, starts) / counts)
+    rms = np.sqrt(np.add.reduceat(np.square(channel, dtype=np.float64), starts) / counts)
     for level in (0.5, -0.5):
         _hline(canvas, box, int(amplitude_row(box, level)), _GRID, dash=4)
     _hline(canvas, box, int(amplitude_row(box, 0.0)), _GRID)
@@ -446,16 +446,24 @@ def _spectrogram_db(audio: np.ndarray, sample_rate: int, box: Box) -> np.ndarray
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
     # |X|^2 scaled so that a full-scale sine reads 1 (0 dB) in its peak bin.
     scale = (2.0 / window.sum()) ** 2
-    padded = np.pad(audio.astype(np.float32), ((0, 0), (n_fft // 2, n_fft // 2)))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)
-    bins = n_fft // 2 + 1
-    power = np.empty((len(centres), bins), np.float32)
-    chunk = max(1, 4096 // channels)
-    for start in range(0, len(centres), chunk):
-        part = centres[start : start + chunk]
-        spectrum = scipy.fft.rfft(frames[:, part] * window, axis=2)
-        power[start : start + len(part)] = (spectrum.real**2 + spectrum.imag**2).mean(axis=0)
-    power = power.reshape(columns, per_column, bins).max(axis=1) * scale
+    half = n_fft // 2
+    bins = half + 1
+    power = np.empty((columns, bins), np.float32)
+    # Whole columns per chunk, about 4096 frames: bounded memory however long the clip.
+    chunk = max(1, 4096 // (channels * per_column))
+    for first in range(0, columns, chunk):
+        last = min(columns, first + chunk)
+        part = centres[first * per_column : last * per_column]
+        # The samples these frames cover, zero beyond the clip's ends, as float32.
+        begin, stop = part[0] - half, part[-1] + half
+        segment = np.zeros((channels, stop - begin), np.float32)
+        inside = slice(max(begin, 0), min(stop, samples))
+        segment[:, inside.start - begin : inside.stop - begin] = audio[:, inside]
+        frames = np.lib.stride_tricks.sliding_window_view(segment, n_fft, axis=1)
+        spectrum = scipy.fft.rfft(frames[:, part - part[0]] * window, axis=2)
+        frame_power = (spectrum.real**2 + spectrum.imag**2).mean(axis=0)
+        power[first:last] = frame_power.reshape(last - first, per_column, bins).max(axis=1)
+    power *= scale
 
     # Rows: log-spaced bands from Nyquist (top) down to the lowest frequency shown.
     nyquist = sample_rate / 2
@@ -681,10 +689,9 @@ def render(
     labels = _Text()
     overs = analyses.get("overs")
     if overs is not None:
-        samples = audio.astype(np.float32)
         for index in range(audio.shape[0]):
             box = plan.boxes[f"waveform {index}"]
-            _draw_waveform_lane(canvas, box, samples[index], overs)
+            _draw_waveform_lane(canvas, box, audio[index], overs)
             name = "L" if audio.shape[0] == 2 and index == 0 else "R" if index == 1 else ""
             for level, label in ((1.0, "0 dB"), (0.5, "-6"), (0.0, name)):
                 if label and box.height >= 4 * plan.font_px:
