@@ -18,6 +18,7 @@ from PIL import Image
 from audiogen_core import view
 from audiogen_core.cli import main
 from audiogen_core.loudness import measure, short_term_lufs
+from audiogen_core.mixing import Ducking, Layer, MixSettings, mix
 
 ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
@@ -349,3 +350,30 @@ def test_generate_view_writes_the_picture_next_to_each_result(tiny_model_dir, tm
     for name in ("scene_00", "scene_01"):
         assert soundfile.info(str(tmp_path / f"{name}.wav")).frames == SR
         assert Image.open(tmp_path / f"{name}.png").size == (1280, 720)
+
+
+def test_mixer_layers_as_placed_show_the_ducking():
+    voice = np.zeros(4 * SR)
+    voice[SR : 3 * SR] = sine(300, 2.0, 0.3)
+    layers = [
+        Layer(voice, SR, name="voice"),
+        Layer(sine(200, 3.5, 0.3), SR, offset_s=0.5, pan=0.4, name="music"),
+    ]
+    settings = MixSettings(SR, channels=2, true_peak_dbtp=0.0)
+    ducking = Ducking(0, depth_db=12.0, attack_s=0.01, release_s=0.05, hold_s=0.0)
+    result = mix(layers, settings, ducking, keep_layers=True)
+    assert torch.equal(result.waveform, mix(layers, settings, ducking).waveform)
+    assert result.report["gain_db"] == 0.0  # so the layers add up to the mix
+    torch.testing.assert_close(sum(result.layers), result.waveform, atol=1e-6, rtol=0)
+    assert [tuple(layer.shape) for layer in result.layers] == [(2, 4 * SR)] * 2
+
+    names = [layer.name for layer in layers]
+    image = view.render_stack(list(zip(names, result.layers, strict=True)), result.waveform, SR)
+    plan = view.layout(panels=("waveform", "loudness"), lanes=3)
+    box = plan.boxes["waveform 1"]
+    heights = waveform_pixels(region(image, box)).sum(axis=0)
+    ducked = heights[round(plan.column_of_time(2.0, 4.0)) - box.left]
+    open_ = heights[round(plan.column_of_time(3.6, 4.0)) - box.left]
+    assert ducked / open_ == pytest.approx(10 ** (-12 / 20), abs=0.05)
+    before = heights[round(plan.column_of_time(0.25, 4.0)) - box.left]
+    assert before <= 2  # the music starts at its offset
