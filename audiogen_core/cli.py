@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import cli_view
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_prompt, compose_views
 from .weights import DEFAULT_MODEL_DIR_ENV
@@ -89,47 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also draw each result as a picture next to it (same name, .png; needs Pillow)",
     )
     _add_model_args(gen)
-    _add_view_parser(sub)
+    cli_view.add_parser(sub)
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
     dl.add_argument("--model-dir", type=Path, required=True)
     return parser
-
-
-def _add_view_parser(sub) -> None:
-    from .view import PANELS
-
-    view = sub.add_parser(
-        "view", help="draw an audio file's waveform, spectrogram and loudness as a PNG"
-    )
-    view.add_argument("audio", type=Path, help="audio file (WAV, FLAC, OGG, ...)")
-    view.add_argument("--out", required=True, type=Path, help="output .png path")
-    view.add_argument("--width", type=int, default=1280, help="picture width in px (1280)")
-    view.add_argument("--height", type=int, default=720, help="picture height in px (720)")
-    view.add_argument(
-        "--panels",
-        default=",".join(PANELS),
-        help=f"comma-separated panels to draw (default {','.join(PANELS)})",
-    )
-    view.add_argument(
-        "--target", type=float, default=-16.0, help="loudness target line in LUFS (default -16)"
-    )
-    view.add_argument("--no-target", action="store_true", help="draw no loudness target line")
-    view.add_argument(
-        "--ceiling",
-        type=float,
-        default=0.0,
-        help="true peaks above this many dBTP are marked red (default 0)",
-    )
-    view.add_argument(
-        "--marker",
-        action="append",
-        default=[],
-        metavar="START:END:LABEL",
-        help="mark a time range in seconds (END empty for a single event; repeatable)",
-    )
-    view.add_argument("--title", default=None, help="title (default: the file name)")
-    view.add_argument("--overwrite", action="store_true", help="replace an existing picture")
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -236,77 +201,6 @@ def _write_wav(path: Path, samples, sample_rate: int, fmt: str) -> None:
             os.unlink(tmp)
 
 
-def _check_picture_path(path: Path, overwrite: bool) -> None:
-    """Refuse a picture path that would fail or overwrite, and a missing Pillow, before any work."""
-    from .view import require_pillow
-
-    try:
-        require_pillow()
-    except ImportError as exc:
-        raise CliError(str(exc)) from exc
-    if path.suffix.lower() != ".png":
-        raise CliError(f"the picture must be a .png file, got {path}")
-    if not path.parent.is_dir():
-        raise CliError(f"the output folder {path.parent} does not exist")
-    if path.exists() and not overwrite:
-        raise CliError(f"{path} already exists; choose another --out or pass --overwrite")
-
-
-def _markers(texts: list[str]) -> list[tuple[float, float | None, str]]:
-    markers = []
-    for text in texts:
-        start, _, rest = text.partition(":")
-        end, _, label = rest.partition(":")
-        try:
-            markers.append((float(start), float(end) if end.strip() else None, label))
-        except ValueError:
-            raise CliError(
-                f"--marker {text!r}: expected START:END:LABEL in seconds, e.g. 2.5:4:door "
-                "or 7::bang"
-            ) from None
-    return markers
-
-
-def _view(args: argparse.Namespace) -> int:
-    import soundfile
-
-    from .loudness import as_array
-    from .view import render, save_png
-
-    _check_picture_path(args.out, args.overwrite)
-    markers = _markers(args.marker)
-    if not args.audio.is_file():
-        raise CliError(f"no such audio file: {args.audio}")
-    try:
-        samples, sample_rate = soundfile.read(str(args.audio), dtype="float32", always_2d=True)
-    except (RuntimeError, OSError) as exc:  # libsndfile's errors are RuntimeErrors
-        raise CliError(f"cannot read {args.audio} as audio: {exc}") from exc
-    if samples.shape[0] == 0:
-        raise CliError(f"{args.audio} holds no audio samples")
-    if samples.shape[1] > 2:
-        raise CliError(
-            f"{args.audio} has {samples.shape[1]} channels; only mono and stereo files can be "
-            "drawn (mix it down first)"
-        )
-    try:
-        image = render(
-            as_array(samples.T, str(args.audio)),
-            sample_rate,
-            width=args.width,
-            height=args.height,
-            panels=args.panels,
-            target_lufs=None if args.no_target else args.target,
-            ceiling_dbtp=args.ceiling,
-            markers=markers,
-            title=args.audio.name if args.title is None else args.title,
-        )
-    except ValueError as exc:
-        raise CliError(str(exc)) from exc
-    save_png(image, args.out, overwrite=args.overwrite)
-    print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})", file=sys.stderr)
-    return 0
-
-
 class _StepPrinter:
     def __init__(self) -> None:
         self.start = time.monotonic()
@@ -329,7 +223,7 @@ def _generate(args: argparse.Namespace) -> int:
     prompt = _prompt(args)
     paths = _output_paths(args.out, args.variations, args.overwrite)
     for path in paths if args.view else []:
-        _check_picture_path(path.with_suffix(".png"), args.overwrite)
+        cli_view.check_picture_path(path.with_suffix(".png"), args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {prompt}", file=sys.stderr)
     pipe = AudioGenPipeline.load(
@@ -353,10 +247,7 @@ def _generate(args: argparse.Namespace) -> int:
         samples = result.waveform[i, 0, : result.num_samples[i]].numpy()
         _write_wav(path, samples, result.sample_rate, args.format)
         if args.view:
-            from .view import render, save_png
-
-            image = render(samples, result.sample_rate, title=path.name)
-            save_png(image, path.with_suffix(".png"), overwrite=args.overwrite)
+            cli_view.write_picture(path, samples, result.sample_rate, args.overwrite)
         print(
             f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
             f"{result.sample_rate} Hz, seed {result.seeds[i]})",
@@ -377,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"ready: {path}", file=sys.stderr)
             return 0
         if args.command == "view":
-            return _view(args)
+            return cli_view.run(args)
         return _generate(args)
     except (CliError, WeightsError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

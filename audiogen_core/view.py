@@ -48,9 +48,13 @@ from .loudness import (
 __all__ = [
     "COLORMAP",
     "PANELS",
+    "Box",
     "Layout",
     "Marker",
+    "amplitude_row",
+    "hz_row",
     "layout",
+    "lufs_row",
     "render",
     "render_batch",
     "render_stack",
@@ -580,7 +584,12 @@ def _in_parallel(jobs: dict[str, Callable[[], np.ndarray]]) -> dict[str, np.ndar
 def _check_markers(markers: Sequence, duration_s: float) -> list[Marker]:
     checked = []
     for item in markers:
-        marker = item if isinstance(item, Marker) else Marker(*item)
+        try:
+            marker = item if isinstance(item, Marker) else Marker(*item)
+        except TypeError:
+            raise ValueError(
+                f"marker {item!r}: expected (start_s, end_s or None, label) or a Marker"
+            ) from None
         start, end = marker.start_s, marker.end_s
         numbers = [start] if end is None else [start, end]
         if not all(
