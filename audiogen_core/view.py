@@ -401,16 +401,18 @@ def _draw_time_axis(
 def _draw_waveform_lane(
     canvas: np.ndarray,
     box: Box,
-    channel: np.ndarray,
+    audio: np.ndarray,
     overs: np.ndarray | None,
 ) -> None:
-    """Min/max envelope and RMS of ``channel`` [samples] per column of ``box``."""
+    """Min/max envelope (over all of ``audio``'s channels) and RMS per column of ``box``."""
     canvas[box.top : box.bottom, box.left : box.right] = _PANEL
-    starts = _column_starts(len(channel), box.width)
-    low = np.minimum.reduceat(channel, starts)
-    high = np.maximum.reduceat(channel, starts)
-    counts = np.diff(np.append(starts, len(channel))).clip(min=1)
-    rms = np.sqrt(np.add.reduceat(np.square(channel, dtype=np.float64), starts) / counts)
+    samples = audio.shape[1]
+    starts = _column_starts(samples, box.width)
+    low = np.minimum.reduceat(audio, starts, axis=1).min(axis=0)
+    high = np.maximum.reduceat(audio, starts, axis=1).max(axis=0)
+    counts = np.diff(np.append(starts, samples)).clip(min=1)
+    energy = np.add.reduceat(np.square(audio, dtype=np.float64), starts, axis=1).mean(axis=0)
+    rms = np.sqrt(energy / counts)
     for level in (0.5, -0.5):
         _hline(canvas, box, int(amplitude_row(box, level)), _GRID, dash=4)
     _hline(canvas, box, int(amplitude_row(box, 0.0)), _GRID)
@@ -700,7 +702,7 @@ def render(
     if overs is not None:
         for index in range(audio.shape[0]):
             box = plan.boxes[f"waveform {index}"]
-            _draw_waveform_lane(canvas, box, audio[index], overs)
+            _draw_waveform_lane(canvas, box, audio[index : index + 1], overs)
             name = "L" if audio.shape[0] == 2 and index == 0 else "R" if index == 1 else ""
             for level, label in ((1.0, "0 dB"), (0.5, "-6"), (0.0, name)):
                 if label and box.height >= 4 * plan.font_px:
@@ -821,13 +823,9 @@ def render_stack(
     for index, audio in enumerate([*arrays, mix_audio]):
         box = plan.boxes[f"waveform {index}"]
         is_mix = index == len(arrays)
-        # A track shorter than the mix is silent after its end; pad so columns line up.
-        padded = np.zeros(mix_audio.shape[1], np.float32)
-        low = audio.min(axis=0)
-        high = audio.max(axis=0)
-        # Both channels in one lane: draw the larger excursion of either channel per sample.
-        padded[: audio.shape[1]] = np.where(high >= -low, high, low)
-        _draw_waveform_lane(canvas, box, padded, overs if is_mix else None)
+        if audio.shape[1] < mix_audio.shape[1]:  # silent after its end; pad so columns line up
+            audio = np.pad(audio, ((0, 0), (0, mix_audio.shape[1] - audio.shape[1])))
+        _draw_waveform_lane(canvas, box, audio, overs if is_mix else None)
         labels.add(box.left + 0.4 * plan.font_px, box.top + 0.7 * plan.font_px, names[index], _TEXT)
     if loudness:
         _draw_loudness(canvas, labels, plan, analyses["loudness"], target_lufs)
