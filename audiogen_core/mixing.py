@@ -142,15 +142,16 @@ class MixSettings:
 class MixResult:
     """The mix as a float32 tensor [channels, samples] and its loudness/peak report.
 
-    ``layers`` (only when ``mix`` is asked to keep them) holds each layer as it sits in the mix,
-    float32 [channels, samples] over the mix's length: after its gain, pan, fades, offset and
-    ducking, before the master fades and gain. For pictures of the mix (``view.render_stack``).
+    ``layer_waveforms`` (only when ``mix`` is asked to keep them) holds each layer as it sits in
+    the mix, float32 [channels, samples] over the mix's length: after its gain, pan, fades,
+    offset and ducking, before the master fades and gain. For pictures of the mix
+    (``view.render_stack``).
     """
 
     waveform: torch.Tensor
     sample_rate: int
     report: dict[str, Any] = field(default_factory=dict)
-    layers: list[torch.Tensor] | None = None
+    layer_waveforms: list[torch.Tensor] | None = None
 
 
 def resample(waveform: Waveform, from_sr: int, to_sr: int) -> Waveform:
@@ -339,7 +340,7 @@ def mix(
     ``target_lufs``, ``ceiling_dbtp``, ``gain_db`` (master gain), ``limiting_db`` (most peak
     reduction, 0 if none), ``target_reached`` (None without a target), ``note`` (why a target was
     missed, else empty) and ``layers`` (per layer: name, audible, start_s, end_s).
-    ``keep_layers`` also returns each layer as placed in the mix (``MixResult.layers``).
+    ``keep_layers`` also returns each layer as placed in the mix (``MixResult.layer_waveforms``).
     Raises ValueError, naming the layer or setting, for bad audio (NaN/inf, empty, wrong shape),
     out-of-range gains, pans, times or levels.
     """

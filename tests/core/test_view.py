@@ -364,11 +364,13 @@ def test_mixer_layers_as_placed_show_the_ducking():
     result = mix(layers, settings, ducking, keep_layers=True)
     assert torch.equal(result.waveform, mix(layers, settings, ducking).waveform)
     assert result.report["gain_db"] == 0.0  # so the layers add up to the mix
-    torch.testing.assert_close(sum(result.layers), result.waveform, atol=1e-6, rtol=0)
-    assert [tuple(layer.shape) for layer in result.layers] == [(2, 4 * SR)] * 2
+    torch.testing.assert_close(sum(result.layer_waveforms), result.waveform, atol=1e-6, rtol=0)
+    assert [tuple(layer.shape) for layer in result.layer_waveforms] == [(2, 4 * SR)] * 2
 
     names = [layer.name for layer in layers]
-    image = view.render_stack(list(zip(names, result.layers, strict=True)), result.waveform, SR)
+    image = view.render_stack(
+        list(zip(names, result.layer_waveforms, strict=True)), result.waveform, SR
+    )
     plan = view.layout(panels=("waveform", "loudness"), lanes=3)
     box = plan.boxes["waveform 1"]
     heights = waveform_pixels(region(image, box)).sum(axis=0)
