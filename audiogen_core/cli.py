@@ -1,4 +1,4 @@
-"""Headless entry point: ``python -m audiogen_core generate ...`` and ``... download``.
+"""Headless entry point: ``python -m audiogen_core generate``, ``view`` and ``download``.
 
 Errors a user can fix (missing weights, bad prompt, bad arguments, an output file that cannot
 be written) are printed as one clear ``error:`` line with exit status 2, never as a traceback,
@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import limits
+from . import cli_view, limits
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
 from .weights import DEFAULT_MODEL_DIR_ENV
@@ -107,7 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_edit_args(gen)
+    gen.add_argument(
+        "--view",
+        action="store_true",
+        help="also draw each result as a picture next to it (same name, .png; needs Pillow)",
+    )
     _add_model_args(gen)
+    cli_view.add_parser(sub)
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
     dl.add_argument("--model-dir", type=Path, required=True)
@@ -586,6 +592,8 @@ def _generate(args: argparse.Namespace) -> int:
     prompt = _prompt(args)
     edit = _edit_options(args)
     paths = _output_paths(args.out, args.variations, args.overwrite)
+    for path in paths if args.view else []:
+        cli_view.check_picture_path(path.with_suffix(".png"), args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {_printable(prompt)}", file=sys.stderr)
     if warning := language_rule_warning(prompt):
@@ -612,6 +620,8 @@ def _generate(args: argparse.Namespace) -> int:
     clips = [result.waveform[i, 0, : result.num_samples[i]].numpy() for i in range(len(paths))]
     _write_wavs(paths, clips, result.sample_rate, args.format)
     for path, samples, seed in zip(paths, clips, result.seeds, strict=True):
+        if args.view:
+            cli_view.write_picture(path, samples, result.sample_rate, args.overwrite)
         print(
             f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
             f"{result.sample_rate} Hz, seed {seed})",
@@ -632,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in folders.values():
                 print(f"ready: {path}", file=sys.stderr)
             return 0
+        if args.command == "view":
+            return cli_view.run(args)
         return _generate(args)
     except (CliError, WeightsError, ValueError, OSError) as exc:
         print(f"error: {_printable(str(exc))}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Loudness and peak metering for finished audio: ITU-R BS.1770-4 / EBU R128.
 
-Integrated loudness comes from pyloudnorm (BS.1770-4 K-weighting and gating). True peak follows
+Integrated loudness comes from pyloudnorm (BS.1770-4 K-weighting and gating); short-term loudness
+(EBU Tech 3341, 3 s windows) uses the same K-weighting filters without gating. True peak follows
 BS.1770-4 Annex 2: the signal is oversampled by a polyphase windowed-sinc FIR (scipy) to at least
 four times its rate and at least 192 kHz, the rate ffmpeg's ebur128 meter uses, and the largest
 magnitude of the oversampled and the original samples is reported.
@@ -29,15 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyloudnorm
+import scipy.fft
 import torch
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import firwin, oaconvolve
+from scipy.signal import firwin, sosfilt
 
 from .resampling import Waveform, as_array, check_sample_rate, like
 
 log = logging.getLogger(__name__)
 
 GATE_BLOCK_S = 0.4  # BS.1770-4 gating block
+SHORT_TERM_WINDOW_S = 3.0  # EBU Tech 3341 short-term loudness
 # Smallest and largest sensible loudness targets and true-peak ceilings; outside them a value is
 # a typo (a positive LUFS target, a ceiling in linear units) rather than an intent.
 LOUDNESS_RANGE_LUFS = (-70.0, 0.0)
@@ -54,7 +57,7 @@ _TRUE_PEAK_RATE = 192_000
 # limited masters); the limiter leaves room for that (_LIMITER_MARGIN_DB).
 _TRUE_PEAK_TAPS_PER_PHASE = 256
 _TRUE_PEAK_KAISER_BETA = 14.0
-_TRUE_PEAK_CHUNK = 1 << 15  # input samples per filtering chunk; bounds memory on long mixes
+_TRUE_PEAK_FFT_SIZE = 1 << 16  # filtering chunk (with its context); bounds memory on long mixes
 # Headroom kept below the ceiling so float32 rounding of the output cannot land above it.
 _CEILING_MARGIN_DB = 0.001
 MAX_LIMITING_DB = 24.0
@@ -97,6 +100,50 @@ def _integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
     return block_lufs + 10.0 * math.log10(block / samples)
 
 
+def _k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """K-weighted copy of a validated array, filtered by the stages pyloudnorm's meter uses."""
+    # The meter keeps its filter stages in Meter._filters; taking them from there puts the
+    # short-term curve on exactly the integrated meter's filters. One second-order-sections
+    # pass over both stages is twice as fast as the meter's two lfilter passes.
+    stages = pyloudnorm.Meter(sample_rate)._filters.values()
+    sections = np.array([np.concatenate([stage.b, stage.a]) for stage in stages])
+    gain = math.prod(stage.passband_gain for stage in stages)
+    weighted = sosfilt(sections, audio, axis=1)
+    weighted *= gain
+    return weighted
+
+
+def short_term_lufs(
+    waveform: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    centres_s: np.ndarray,
+    window_s: float = SHORT_TERM_WINDOW_S,
+) -> np.ndarray:
+    """Ungated BS.1770-4 loudness in LUFS of windows ``window_s`` long centred at ``centres_s``.
+
+    This is the EBU short-term loudness curve, with each reading placed at the middle of its
+    window rather than at its end so that it lines up with the sound it measures. Windows are cut
+    at the ends of the clip and measure the part they cover, so a steady sound reads the same
+    everywhere and a clip shorter than the window reads its own loudness. A window of silence
+    reads ``-inf``.
+    """
+    rate = check_sample_rate(sample_rate)
+    audio = as_array(waveform)
+    # Running energy, computed in place: energy[:, n] is the K-weighted energy of samples 0..n.
+    energy = _k_weighted(audio, rate)
+    np.square(energy, out=energy)
+    np.cumsum(energy, axis=1, out=energy)
+    half = 0.5 * window_s * rate
+    centres = np.asarray(centres_s, dtype=np.float64) * rate
+    starts = np.clip(np.round(centres - half), 0, audio.shape[1] - 1).astype(np.int64)
+    ends = np.clip(np.round(centres + half), starts + 1, audio.shape[1]).astype(np.int64)
+    # BS.1770 channel weights are 1 for left and right; the sum runs over channels.
+    before = np.where(starts > 0, energy[:, starts - 1], 0.0)
+    mean_square = ((energy[:, ends - 1] - before) / (ends - starts)).sum(axis=0)
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(np.maximum(mean_square, 0.0))
+
+
 def _interpolator(factor: int) -> np.ndarray:
     """Windowed-sinc FIR that oversamples zero-stuffed audio by ``factor`` at unity gain."""
     taps = _TRUE_PEAK_TAPS_PER_PHASE * factor + 1
@@ -111,23 +158,44 @@ def _peak_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     filter, so memory stays bounded on long mixes and the result does not depend on chunking.
     """
     factor = max(_TRUE_PEAK_MIN_FACTOR, math.ceil(_TRUE_PEAK_RATE / sample_rate))
-    # float32 filtering is three times faster and off by under 1e-5 dB, far inside the margins.
-    kernel = _interpolator(factor)[None, :].astype(np.float32)
+    kernel = _interpolator(factor)
+    centre = len(kernel) // 2
     channels, samples = audio.shape
     context = _TRUE_PEAK_TAPS_PER_PHASE // 2 + 1
-    padded = np.pad(audio, ((0, 0), (context, context)))
-    envelope = np.abs(audio).max(axis=0)
-    for start in range(0, samples, _TRUE_PEAK_CHUNK):
-        end = min(samples, start + _TRUE_PEAK_CHUNK)
-        segment = padded[:, start : end + 2 * context]
-        stuffed = np.zeros((channels, segment.shape[1] * factor), np.float32)
-        stuffed[:, ::factor] = segment
-        # An odd, symmetric kernel in "same" mode adds no delay: point i is at sample i / factor.
-        upsampled = oaconvolve(stuffed, kernel, mode="same", axes=1)
-        inner = np.abs(upsampled[:, context * factor : (context + end - start) * factor])
-        peaks = inner.max(axis=0).reshape(end - start, factor).max(axis=1)
+    # Polyphase form of "zero-stuff by factor, then filter": oversampled point p of sample i
+    # is the input convolved with every factor-th tap, starting at tap (p + centre) % factor,
+    # read at i + shift[p]. One FFT of a chunk serves all phases; float32 is three times faster
+    # than float64 and off by under 0.001 dB, far inside the margins.
+    first_taps = [(phase + centre) % factor for phase in range(factor)]
+    shifts = [(phase + centre - first) // factor for phase, first in enumerate(first_taps)]
+    longest = max(len(kernel[first::factor]) for first in first_taps)
+    size = _TRUE_PEAK_FFT_SIZE
+    chunk = size - 2 * context - longest + 1  # no circular wrap-around reaches the outputs
+    phases = np.stack(
+        [scipy.fft.rfft(kernel[first::factor].astype(np.float32), size) for first in first_taps]
+    )
+    padded = np.zeros((channels, samples + 2 * context), np.float32)
+    padded[:, context : context + samples] = audio
+    envelope = np.empty(samples)
+    for start in range(0, samples, chunk):
+        end = min(samples, start + chunk)
+        envelope[start:end] = np.abs(audio[:, start:end]).max(axis=0)
+        spectrum = scipy.fft.rfft(padded[:, start : end + 2 * context], size, axis=1)
+        convolved = scipy.fft.irfft(spectrum[:, None, :] * phases[None], size, axis=2)
+        peaks = np.zeros(end - start, np.float32)
+        for phase, shift in enumerate(shifts):
+            window = convolved[:, phase, context + shift : context + shift + end - start]
+            np.maximum(peaks, np.abs(window).max(axis=0), out=peaks)
         np.maximum(envelope[start:end], peaks, out=envelope[start:end])
     return envelope
+
+
+def true_peak_envelope(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> np.ndarray:
+    """Linear true-peak envelope [samples]: the largest true peak over channels at each sample.
+
+    Entry n covers sample n and the oversampled points up to sample n + 1 (BS.1770-4 Annex 2).
+    """
+    return _peak_envelope(as_array(waveform), check_sample_rate(sample_rate))
 
 
 def true_peak_dbtp(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> float:

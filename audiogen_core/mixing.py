@@ -135,11 +135,18 @@ class MixSettings:
 
 @dataclass
 class MixResult:
-    """The mix as a float32 tensor [channels, samples] and its loudness/peak report."""
+    """The mix as a float32 tensor [channels, samples] and its loudness/peak report.
+
+    ``layer_waveforms`` (only when ``mix`` is asked to keep them) holds each layer as it sits in
+    the mix, float32 [channels, samples] over the mix's length: after its gain, pan, fades,
+    offset and ducking, before the master fades and gain. For pictures of the mix
+    (``view.render_stack``).
+    """
 
     waveform: torch.Tensor
     sample_rate: int
     report: dict[str, Any] = field(default_factory=dict)
+    layer_waveforms: list[torch.Tensor] | None = None
 
 
 def _check_number(value: float, name: str, low: float, high: float) -> float:
@@ -299,7 +306,10 @@ def _check_settings(settings: MixSettings) -> int:
 
 
 def mix(
-    layers: Sequence[Layer], settings: MixSettings | None = None, ducking: Ducking | None = None
+    layers: Sequence[Layer],
+    settings: MixSettings | None = None,
+    ducking: Ducking | None = None,
+    keep_layers: bool = False,
 ) -> MixResult:
     """Mix ``layers`` into one float32 waveform [channels, samples] with a loudness report.
 
@@ -307,6 +317,7 @@ def mix(
     ``target_lufs``, ``ceiling_dbtp``, ``gain_db`` (master gain), ``limiting_db`` (most peak
     reduction, 0 if none), ``target_reached`` (None without a target), ``note`` (why a target was
     missed, else empty) and ``layers`` (per layer: name, audible, start_s, end_s).
+    ``keep_layers`` also returns each layer as placed in the mix (``MixResult.layer_waveforms``).
     Raises ValueError, naming the layer or setting, for bad audio (NaN/inf, empty, wrong shape),
     out-of-range gains, pans, times or levels.
     """
@@ -338,9 +349,16 @@ def mix(
     any_solo = any(layer.solo for layer in layers)
     audible = [not layer.mute and (layer.solo or not any_solo) for layer in layers]
     bus = np.zeros((settings.channels, length))
+    placed = []
     for index, (start, audio) in enumerate(rendered):
-        if audible[index]:
-            is_key = ducking is not None and index == ducking.key_index
+        is_key = ducking is not None and index == ducking.key_index
+        if keep_layers:
+            layer_bus = np.zeros_like(bus)
+            _place(layer_bus, start, audio, None if is_key else duck)
+            placed.append(torch.from_numpy(layer_bus).to(torch.float32))
+            if audible[index]:
+                bus += layer_bus
+        elif audible[index]:
             _place(bus, start, audio, None if is_key else duck)
     _apply_fades(bus, sample_rate, settings.fade_in_s, settings.fade_out_s)
 
@@ -354,7 +372,7 @@ def mix(
         }
         for index, (label, (start, audio)) in enumerate(zip(labels, rendered, strict=True))
     ]
-    return MixResult(waveform, sample_rate, report)
+    return MixResult(waveform, sample_rate, report, placed if keep_layers else None)
 
 
 def _place(bus: np.ndarray, start: int, audio: np.ndarray, gain: np.ndarray | None = None) -> None:

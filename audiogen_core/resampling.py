@@ -25,6 +25,8 @@ MAX_SAMPLE_RATE = 768_000
 def as_array(waveform: torch.Tensor | np.ndarray, name: str = "waveform") -> np.ndarray:
     """Validate a waveform and return it as a float64 numpy array shaped [channels, samples].
 
+    A float64 input comes back without a copy (sharing its memory), so that metering long audio
+    several ways holds one copy of it: never modify the result in place.
     Raises ValueError naming ``name`` for integer samples, a wrong shape, no samples, or NaN/inf.
     """
     if isinstance(waveform, torch.Tensor):
@@ -37,7 +39,7 @@ def as_array(waveform: torch.Tensor | np.ndarray, name: str = "waveform") -> np.
                 f"{name}: samples must be floats in [-1, 1], got {waveform.dtype}; "
                 "divide integer PCM by its full scale (32768 for int16) first"
             )
-        array = waveform.astype(np.float64)
+        array = np.asarray(waveform, dtype=np.float64)
     else:
         raise ValueError(f"{name}: expected a torch tensor or numpy array, got {type(waveform)}")
     if array.ndim == 1:
