@@ -1,4 +1,4 @@
-"""Headless entry point: ``python -m audiogen_core generate ...`` and ``... download``.
+"""Headless entry point: ``python -m audiogen_core generate|batch|download ...``.
 
 Errors a user can fix (missing weights, bad prompt, bad duration, existing output file) are
 printed as one clear message with exit status 2, never as a traceback.
@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .batch import add_batch_arguments, run_batch
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_prompt, compose_views
 from .weights import DEFAULT_MODEL_DIR_ENV
@@ -84,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_model_args(gen)
+
+    batch = sub.add_parser(
+        "batch", help="generate every job of a JSONL/CSV file into a folder (resumable, torchrun)"
+    )
+    add_batch_arguments(batch)
+    batch.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    batch.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
+    _add_model_args(batch)
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
     dl.add_argument("--model-dir", type=Path, required=True)
@@ -256,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             for path in download_snapshots(args.model_dir).values():
                 print(f"ready: {path}", file=sys.stderr)
             return 0
+        if args.command == "batch":
+            return run_batch(args, lambda: _model_folders(args))
         return _generate(args)
     except (CliError, WeightsError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

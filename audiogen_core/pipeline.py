@@ -114,6 +114,20 @@ def resolve_seed(seed: int | None) -> int:
     return int(seed) % SEED_MODULUS
 
 
+def item_seeds(seed: int | Sequence[int] | None, batch: int) -> list[int]:
+    """Seeds of a batch's items: ``seed + j`` for item ``j``, or one given seed per item.
+
+    Per-item seeds let a batch runner put items of different jobs into one sampler call while
+    each keeps the noise it would get alone.
+    """
+    if isinstance(seed, Sequence):
+        if len(seed) != batch:
+            raise ValueError(f"got {len(seed)} seeds for a batch of {batch} items")
+        return [resolve_seed(s) for s in seed]
+    base_seed = resolve_seed(seed)
+    return [(base_seed + j) % SEED_MODULUS for j in range(batch)]
+
+
 def seeded_noise(seeds: Sequence[int], channels: int, frames: int) -> torch.Tensor:
     """Standard normal noise (B, channels, frames), item j drawn from its own CPU generator."""
     rows = []
@@ -219,7 +233,7 @@ class AudioGenPipeline:
     def sample(
         self,
         cond: Conditioning,
-        seed: int | None = 0,
+        seed: int | Sequence[int] | None = 0,
         steps: int = 25,
         guidance: float = 5.0,
         sway: float = -1.0,
@@ -227,7 +241,11 @@ class AudioGenPipeline:
         num_variations: int = 1,
         callback: StepCallback | None = None,
     ) -> AudioLatent:
-        """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length."""
+        """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length.
+
+        ``seed``: item ``j`` uses ``seed + j``, or ``seed[j]`` when a list of per-item seeds is
+        given (one per item, variations included).
+        """
         generator = self._require("generator", "sample")
         if not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps must be a whole number >= 1, got {steps!r}")
@@ -258,8 +276,7 @@ class AudioGenPipeline:
             num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
         gen_cond = dataclasses.replace(gen_cond, latent_lengths=lengths)
 
-        base_seed = resolve_seed(seed)
-        seeds = [(base_seed + j) % SEED_MODULUS for j in range(batch)]
+        seeds = item_seeds(seed, batch)
         noise = seeded_noise(seeds, int(generator.latent_dim), int(lengths.max()))
         latent = generator.sample(
             gen_cond.to(generator.device),
