@@ -175,21 +175,20 @@ def _csv_rows(data: bytes, path: Path) -> list[tuple[int, dict | BadLine]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise JobsFileError(f"the CSV file {path} is not UTF-8 text ({exc.reason})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    if not any(header):
         raise JobsFileError(f"the CSV file {path} has no header line (e.g. name,prompt,seed)")
-    reader.fieldnames = [name.strip() for name in reader.fieldnames]
     rows: list[tuple[int, dict | BadLine]] = []
     start = reader.line_num + 1
-    for record in reader:
-        extra = record.pop(None, None)  # cells beyond the header
-        if extra and any(cell.strip() for cell in extra):
+    for cells in reader:
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             rows.append((start, BadLine(start, "has more cells than the header has columns")))
         else:
             # An empty cell means "not set", like a field left out of a JSON line.
-            cleaned = {k: v for k, v in record.items() if v is not None and v.strip() != ""}
-            if cleaned:
-                rows.append((start, cleaned))
+            row = {k: v for k, v in zip(header, cells, strict=False) if k and v.strip()}
+            if row:
+                rows.append((start, row))
         start = reader.line_num + 1
     return rows
 

@@ -168,11 +168,14 @@ def merge(folder: Path, order: dict[tuple, int]) -> list[dict]:
     """Fold ``manifest.jsonl`` and every part into a new ``manifest.jsonl``; remove the parts.
 
     One record per file (and per bad line) remains, the latest; they are sorted by ``order``
-    (record key -> position in the jobs file), records the jobs file no longer has go last.
+    (record key -> position in the jobs file). Files the jobs file no longer makes keep their
+    records, at the end; records of bad lines it no longer has (fixed since) are dropped.
     """
     parts = _part_paths(folder)
     records, _ = read_records(folder)
-    latest = list(latest_records(records).values())
+    latest = [
+        r for key, r in latest_records(records).items() if r.get("file") or key in order
+    ]
     latest.sort(key=lambda r: (order.get(record_key(r), len(order)), str(r.get("file"))))
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in latest)
     write_atomically(folder / MANIFEST_NAME, text.encode("utf-8"))
