@@ -148,7 +148,7 @@ class Ranks:
 
     @property
     def label(self) -> str:
-        return f"rank {self.rank}/{self.world_size}"
+        return f"rank {self.rank}/{self.world_size}" if self.world_size > 1 else "batch"
 
     def say(self, message: str) -> None:
         prefix = f"[{self.label}] " if self.world_size > 1 else ""
@@ -156,20 +156,21 @@ class Ranks:
 
 
 def _device(name: str, ranks: Ranks) -> str:
+    """One device per process: ``cuda:LOCAL_RANK`` under torchrun when there are GPUs."""
+    if ranks.world_size == 1:
+        return name
     import torch
 
-    if ranks.world_size == 1 or name not in ("auto", "cuda"):
-        if name == "mps" and ranks.world_size > 1:
-            raise BatchError("several processes cannot share Apple's MPS device; run one process")
-        return name
-    if torch.cuda.is_available():
+    if name in ("auto", "cuda") and torch.cuda.is_available():
         if ranks.local_rank >= torch.cuda.device_count():
             raise BatchError(
                 f"LOCAL_RANK {ranks.local_rank} has no GPU (this machine has "
                 f"{torch.cuda.device_count()}): start at most that many processes per machine"
             )
         return f"cuda:{ranks.local_rank}"
-    return name
+    if name == "mps":
+        raise BatchError("several processes cannot share Apple's MPS device; run one process")
+    return "cpu" if name == "auto" else name
 
 
 def _start_process_group(ranks: Ranks, device: str):
@@ -214,7 +215,7 @@ def plan_chunks(jobs: list[Job], batch_size: int) -> list[Chunk]:
     return [Chunk(index, tuple(piece)) for index, piece in enumerate(pieces)]
 
 
-def _record_settings(item: Item) -> dict:
+def _record_settings(item: Item, fmt: str) -> dict:
     job = item.job
     return {
         "prompt": job.prompt,
@@ -223,6 +224,7 @@ def _record_settings(item: Item) -> dict:
         "steps": job.steps,
         "guidance": job.guidance,
         "sway": job.sway,
+        "format": fmt,
     }
 
 
@@ -328,7 +330,7 @@ class _Worker:
                 "job": item.job.name,
                 "line": item.job.line,
                 "variation": item.variation,
-                **_record_settings(item),
+                **_record_settings(item, self.fmt),
                 "file": item.file,
                 "duration": len(samples) / self.pipe.sample_rate,
                 "samples": len(samples),
@@ -348,7 +350,7 @@ class _Worker:
                 "job": item.job.name,
                 "line": item.job.line,
                 "variation": item.variation,
-                **_record_settings(item),
+                **_record_settings(item, self.fmt),
                 "file": item.file,
                 "error": message,
                 "rank": self.ranks.rank,
@@ -386,7 +388,7 @@ def _sort_order(jobs_file: JobsFile) -> dict[tuple, int]:
     return order
 
 
-def _what_to_do(chunks, latest, out: Path, retry_failed: bool, tally: Tally):
+def _what_to_do(chunks, latest, out: Path, fmt: str, retry_failed: bool, tally: Tally):
     """Per chunk, the files still to write; files that are complete are counted as skipped."""
     work: list[tuple[Chunk, set[str]]] = []
     for chunk in chunks:
@@ -400,7 +402,7 @@ def _what_to_do(chunks, latest, out: Path, retry_failed: bool, tally: Tally):
                     todo.add(item.file)
                 else:
                     tally.failed_earlier += 1
-            elif all(record.get(k) == v for k, v in _record_settings(item).items()) and (
+            elif all(record.get(k) == v for k, v in _record_settings(item, fmt).items()) and (
                 check_file(out, record) is None
             ):
                 tally.skipped += 1
@@ -441,7 +443,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     records, problems = read_records(out)
     latest = latest_records(records)
     tally = Tally(problems=problems)
-    work = _what_to_do(mine, latest, out, args.retry_failed, tally)
+    work = _what_to_do(mine, latest, out, args.format, args.retry_failed, tally)
     for problem in tally.problems:
         ranks.say(problem)
 
