@@ -508,7 +508,7 @@ def _summary(ranks: Ranks, tallies: list[Tally], jobs_file: JobsFile, merged, ou
     ]
     if done:
         lines.append(
-            f"audio {audio_s:.1f} s generated in {wall_s:.1f} s by {len(tallies)} "
+            f"audio {audio_s:.1f} s generated in {wall_s:.2f} s by {len(tallies)} "
             f"process{'es' if len(tallies) > 1 else ''}: real-time factor {wall_s / audio_s:.3f} "
             f"(time / audio), {done / wall_s * 3600:.0f} files per hour"
         )
