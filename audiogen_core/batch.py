@@ -408,7 +408,7 @@ def _what_to_do(chunks, latest, out: Path, fmt: str, retry_failed: bool, tally: 
                 tally.skipped += 1
             else:
                 problem = check_file(out, record) or "its settings changed"
-                tally.problems.append(f"{item.file}: {problem}; making it again")
+                tally.problems.append(f"{item.file}: {problem}; the job runs again")
                 todo.add(item.file)
         if todo:
             work.append((chunk, todo))
@@ -449,17 +449,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
 
     device = _device(args.device, ranks)
     dist = _start_process_group(ranks, device)
-    from .pipeline import AudioGenPipeline
-
-    loading = time.perf_counter()
-    pipe = AudioGenPipeline.load(
-        folders["generator"],
-        folders["text_encoder"],
-        folders["audio_tokenizer"],
-        device=device,
-        dtype=args.dtype,
-    )
-    ranks.say(f"models loaded in {time.perf_counter() - loading:.1f} s on {pipe.generator.device}")
+    pipe = _load_models(folders, device, args.dtype, ranks) if work else None
     part = ManifestPart(out, ranks.rank)
     if ranks.rank == 0:
         _record_bad_lines(part, jobs_file.bad_lines, latest)
@@ -485,6 +475,21 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     merged = merge(out, _sort_order(jobs_file))
     remove_partials(out)
     return _summary(ranks, tallies, jobs_file, merged, out)
+
+
+def _load_models(folders: dict[str, Path], device: str, dtype: str, ranks: Ranks):
+    from .pipeline import AudioGenPipeline
+
+    loading = time.perf_counter()
+    pipe = AudioGenPipeline.load(
+        folders["generator"],
+        folders["text_encoder"],
+        folders["audio_tokenizer"],
+        device=device,
+        dtype=dtype,
+    )
+    ranks.say(f"models loaded in {time.perf_counter() - loading:.1f} s on {pipe.generator.device}")
+    return pipe
 
 
 def _record_bad_lines(part: ManifestPart, bad_lines: list[BadLine], latest: dict) -> None:

@@ -173,9 +173,7 @@ def merge(folder: Path, order: dict[tuple, int]) -> list[dict]:
     """
     parts = _part_paths(folder)
     records, _ = read_records(folder)
-    latest = [
-        r for key, r in latest_records(records).items() if r.get("file") or key in order
-    ]
+    latest = [r for key, r in latest_records(records).items() if r.get("file") or key in order]
     latest.sort(key=lambda r: (order.get(record_key(r), len(order)), str(r.get("file"))))
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in latest)
     write_atomically(folder / MANIFEST_NAME, text.encode("utf-8"))

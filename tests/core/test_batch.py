@@ -171,7 +171,8 @@ def test_killed_run_resumes_with_only_the_missing_files(reference, tiny_model_di
     process.stderr.close()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
 
-    written = [json.loads(line) for line in part.read_text().splitlines() if line.strip()]
+    complete_lines = part.read_text().split("\n")[:-1]  # after the last newline: unfinished
+    written = [json.loads(line) for line in complete_lines]
     assert 4 <= len(written) < 20
     for record in written:  # every manifest line has its whole file
         assert sha(out / record["file"]) == record["sha256"]
@@ -321,3 +322,15 @@ def test_unusable_output_folder_and_missing_models_stop_before_any_work(
     assert (wav_files(out), (out / "manifest.jsonl").read_bytes()) == before
     code, err = run_in_process(capsys, *batch_command(tmp_path / "nope.jsonl", out, tiny_model_dir))
     assert code == 2 and "cannot read the jobs file" in err
+
+
+def test_a_torn_manifest_line_is_skipped_and_reported(tmp_path):
+    from audiogen_core.manifest import read_records
+
+    done = {"status": "done", "file": "a.wav", "line": 1, "sha256": "0" * 64, "samples": 1}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(done) + "\n")
+    (tmp_path / "manifest.part-1.jsonl").write_text(json.dumps({**done, "file": "b.wav"}) + "\n")
+    (tmp_path / "manifest.part-0.jsonl").write_text('{"status": "done", "file": "c.w')
+    records, problems = read_records(tmp_path)
+    assert [r["file"] for r in records] == ["a.wav", "b.wav"]
+    assert problems == ["manifest.part-0.jsonl line 1 is incomplete and was skipped"]
