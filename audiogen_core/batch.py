@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -236,7 +236,6 @@ class Tally:
     failed_earlier: int = 0
     audio_s: float = 0.0
     busy_s: float = 0.0
-    problems: list[str] = field(default_factory=list)
 
 
 class _Worker:
@@ -388,8 +387,8 @@ def _sort_order(jobs_file: JobsFile) -> dict[tuple, int]:
     return order
 
 
-def _what_to_do(chunks, latest, out: Path, fmt: str, retry_failed: bool, tally: Tally):
-    """Per chunk, the files still to write; files that are complete are counted as skipped."""
+def _what_to_do(chunks, latest, out: Path, fmt: str, retry_failed: bool, tally: Tally, say):
+    """Per chunk, the files still to write; complete files and old failures are counted."""
     work: list[tuple[Chunk, set[str]]] = []
     for chunk in chunks:
         todo: set[str] = set()
@@ -397,18 +396,19 @@ def _what_to_do(chunks, latest, out: Path, fmt: str, retry_failed: bool, tally: 
             record = latest.get(("file", item.file.casefold()))
             if record is None:
                 todo.add(item.file)
-            elif record["status"] == "failed":
+                continue
+            if record["status"] == "failed":
                 if retry_failed:
                     todo.add(item.file)
                 else:
                     tally.failed_earlier += 1
-            elif all(record.get(k) == v for k, v in _record_settings(item, fmt).items()) and (
-                check_file(out, record) is None
-            ):
+                continue
+            same = all(record.get(k) == v for k, v in _record_settings(item, fmt).items())
+            problem = check_file(out, record) if same else "its settings changed"
+            if problem is None:
                 tally.skipped += 1
             else:
-                problem = check_file(out, record) or "its settings changed"
-                tally.problems.append(f"{item.file}: {problem}; the job runs again")
+                say(f"{item.file}: {problem}; the job runs again")
                 todo.add(item.file)
         if todo:
             work.append((chunk, todo))
@@ -442,10 +442,11 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     mine = chunks[ranks.rank :: ranks.world_size]
     records, problems = read_records(out)
     latest = latest_records(records)
-    tally = Tally(problems=problems)
-    work = _what_to_do(mine, latest, out, args.format, args.retry_failed, tally)
-    for problem in tally.problems:
-        ranks.say(problem)
+    if ranks.rank == 0:
+        for problem in problems:
+            ranks.say(problem)
+    tally = Tally()
+    work = _what_to_do(mine, latest, out, args.format, args.retry_failed, tally, ranks.say)
 
     device = _device(args.device, ranks)
     dist = _start_process_group(ranks, device)
@@ -463,7 +464,6 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     finally:
         part.close()
     tally.busy_s = time.perf_counter() - started
-    tally.problems = []
 
     tallies = [tally]
     if dist is not None:
