@@ -1,4 +1,5 @@
-"""Headless entry point: ``python -m audiogen_core generate``, ``view`` and ``download``.
+"""Headless entry point: ``python -m audiogen_core generate``, ``batch``, ``view`` and
+``download``.
 
 Errors a user can fix (missing weights, bad prompt, bad arguments, an output file that cannot
 be written) are printed as one clear ``error:`` line with exit status 2, never as a traceback,
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli_view, limits
+from .batch import add_batch_arguments, run_batch
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
 from .weights import DEFAULT_MODEL_DIR_ENV
@@ -114,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_model_args(gen)
     cli_view.add_parser(sub)
+
+    batch = sub.add_parser(
+        "batch", help="generate every job of a JSONL/CSV file into a folder (resumable, torchrun)"
+    )
+    add_batch_arguments(batch)
+    batch.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    batch.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
+    _add_model_args(batch)
 
     dl = sub.add_parser("download", help="fetch the three official snapshots into --model-dir")
     dl.add_argument("--model-dir", type=Path, required=True)
@@ -644,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "view":
             return cli_view.run(args)
+        if args.command == "batch":
+            return run_batch(args, lambda: _model_folders(args))
         return _generate(args)
     except (CliError, WeightsError, ValueError, OSError) as exc:
         print(f"error: {_printable(str(exc))}", file=sys.stderr)

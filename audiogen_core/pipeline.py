@@ -136,6 +136,20 @@ def resolve_seed(seed: int | None) -> int:
     return random.randrange(SEED_MODULUS) if checked is None else checked
 
 
+def item_seeds(seed: int | Sequence[int] | None, batch: int) -> list[int]:
+    """Seeds of a batch's items: ``seed + j`` for item ``j``, or one given seed per item.
+
+    Per-item seeds let a batch runner put items of different jobs into one sampler call while
+    each keeps the noise it would get alone.
+    """
+    if isinstance(seed, Sequence):
+        if len(seed) != batch:
+            raise ValueError(f"got {len(seed)} seeds for a batch of {batch} items")
+        return [resolve_seed(s) for s in seed]
+    base_seed = resolve_seed(seed)
+    return [(base_seed + j) % SEED_MODULUS for j in range(batch)]
+
+
 def seeded_noise(seeds: Sequence[int], channels: int, frames: int) -> torch.Tensor:
     """Standard normal noise (B, channels, frames), item j drawn from its own CPU generator."""
     rows = []
@@ -276,7 +290,7 @@ class AudioGenPipeline:
     def sample(
         self,
         cond: Conditioning,
-        seed: int | None = 0,
+        seed: int | Sequence[int] | None = 0,
         steps: int = 25,
         guidance: float = 5.0,
         sway: float = -1.0,
@@ -292,7 +306,9 @@ class AudioGenPipeline:
         """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length.
 
         Every argument is checked (see ``limits``) before any work starts. ``variations``
-        samples of each prompt are made, consecutively, with seeds seed, seed + 1, ...
+        samples of each prompt are made, consecutively; item ``j`` uses ``seed + j``, or
+        ``seed[j]`` when a list of per-item seeds is given (one per item, variations
+        included).
 
         Editing: ``init`` is a latent to start from (encoded audio or an earlier result; one
         item for all prompts, or one per prompt); the result has its length and sample count.
@@ -331,7 +347,8 @@ class AudioGenPipeline:
                 "duration_s and init do not go together: the result has the init's length; "
                 "lengthen it with editing.extend"
             )
-        base_seed = resolve_seed(seed)
+        if not isinstance(seed, Sequence):
+            seed = check_seed(seed, "seed")
 
         frame_rate = int(generator.frame_rate)
         sample_rate = int(generator.sample_rate)
@@ -360,7 +377,7 @@ class AudioGenPipeline:
             num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
         tensors = dataclasses.replace(tensors, latent_lengths=lengths)
 
-        seeds = [(base_seed + j) % SEED_MODULUS for j in range(batch)]
+        seeds = item_seeds(seed, batch)
         num_frames = int(lengths.max()) if start is None else start.latent.shape[-1]
         noise = seeded_noise(seeds, int(generator.latent_dim), num_frames)
         latent = _sample_windows(
