@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .view import PANELS, render, require_pillow, save_png
-
 
 def add_parser(sub) -> None:
     """Add ``view`` to the CLI's subcommands."""
@@ -26,8 +24,8 @@ def add_parser(sub) -> None:
     view.add_argument("--height", type=int, default=720, help="picture height in px (720)")
     view.add_argument(
         "--panels",
-        default=",".join(PANELS),
-        help=f"comma-separated panels to draw (default {','.join(PANELS)})",
+        default=None,
+        help="comma-separated panels to draw: waveform, spectrogram, loudness (default: all)",
     )
     view.add_argument(
         "--target", type=float, default=-16.0, help="loudness target line in LUFS (default -16)"
@@ -53,6 +51,8 @@ def add_parser(sub) -> None:
 def check_picture_path(path: Path, overwrite: bool) -> None:
     """Refuse a picture path that would fail or overwrite, and a missing Pillow, before any work."""
     try:
+        from .view import require_pillow
+
         require_pillow()
     except ImportError as exc:
         raise ValueError(str(exc)) from exc
@@ -100,12 +100,14 @@ def run(args: argparse.Namespace) -> int:
             f"{args.audio} has {samples.shape[1]} channels; only mono and stereo files can be "
             "drawn (mix it down first)"
         )
+    from .view import PANELS, render, save_png
+
     image = render(
         as_array(samples.T, str(args.audio)),
         sample_rate,
         width=args.width,
         height=args.height,
-        panels=args.panels,
+        panels=args.panels or PANELS,
         target_lufs=None if args.no_target else args.target,
         ceiling_dbtp=args.ceiling,
         markers=markers,
@@ -118,5 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 def write_picture(path: Path, samples: np.ndarray, sample_rate: int, overwrite: bool) -> Path:
     """Draw a generated clip and write it next to its audio (``path`` with .png)."""
+    from .view import render, save_png
+
     image = render(samples, sample_rate, title=path.name)
     return save_png(image, path.with_suffix(".png"), overwrite=overwrite)
