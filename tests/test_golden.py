@@ -2,8 +2,9 @@
 
 Cases are found in ``tests/fixtures/golden`` or in ``$AUDIOGEN_GOLDEN_DIR``; each case's
 letter says what it exercises (a: DiT forward, b: adapter and durations, c: the sampling loop,
-d: audio decode, e: audio encode, f: schedules). Every size comes from the sidecar config or
-from the weights, never from the shipped files.
+d: audio decode, e: audio encode, f: schedules, h: the sampling loop on the model's
+time-aligned path). Every size comes from the sidecar config or from the weights, never from
+the shipped files.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ CHECKS = {
     "d": audio_tokenizer.check_decode,
     "e": audio_tokenizer.check_encode,
     "f": generator.check_schedules,
+    "h": generator.check_generate_time_aligned,
 }
 
 
