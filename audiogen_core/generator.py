@@ -289,24 +289,27 @@ class DashengAudioGenerator(nn.Module):
     @torch.no_grad()
     def timeline(
         self,
-        events: GeneratorConditioning,
+        events: GeneratorConditioning | None,
         spans: Sequence[tuple[int, int]],
         num_frames: int,
         base: GeneratorConditioning | None = None,
     ) -> GeneratorConditioning:
         """One clip of ``num_frames`` with event ``i``'s content laid over frames ``spans[i]``.
 
-        ``events`` holds one text-to-audio conditioning row per event (from ``condition``);
-        each event's tokens share its span in proportion to their predicted frames. Frames no
+        ``events`` holds one text-to-audio conditioning row per event (from ``condition``;
+        ``None`` for no events); each event's tokens share its span in proportion to their
+        predicted frames. Frames no
         event covers get ``dummy_ta_embed`` (what a non-aligned frame gets); frames where
         events overlap get the mean of their contents. The cross-attention context is the
         ``base`` prompt's (one row, its content heard over the whole clip), or without one,
         ``dummy_nta_embed`` as for the model's own time-aligned items.
         """
-        if events.time_aligned is not None or (base is not None and base.time_aligned is not None):
+        given = [c for c in (events, base) if c is not None]
+        if any(c.time_aligned is not None for c in given):
             raise ValueError("timeline takes text-to-audio conditionings, not time-aligned ones")
-        if len(spans) != events.batch_size:
-            raise ValueError(f"{len(spans)} spans for {events.batch_size} event prompts")
+        count = 0 if events is None else events.batch_size
+        if len(spans) != count:
+            raise ValueError(f"{len(spans)} spans for {count} event prompts")
         if base is not None and base.batch_size != 1:
             raise ValueError(f"the base prompt must be one prompt, got {base.batch_size}")
         if num_frames < 1:
@@ -314,10 +317,12 @@ class DashengAudioGenerator(nn.Module):
         channels = self.dummy_ta_embed.shape[0]
         total = torch.zeros(num_frames, channels, dtype=torch.float32, device=self.device)
         cover = torch.zeros(num_frames, 1, dtype=torch.float32, device=self.device)
-        for (start, end), content, mask, local in zip(
-            spans, events.context, events.context_mask, events.local_frames, strict=True
-        ):
-            laid = lay_over_range(content.to(self.device), mask, local, start, end, num_frames)
+        rows = []
+        if events is not None:
+            events = events.to(self.device)
+            rows = zip(events.context, events.context_mask, events.local_frames, strict=True)
+        for (start, end), (content, mask, local) in zip(spans, rows, strict=True):
+            laid = lay_over_range(content, mask, local, start, end, num_frames)
             total += laid.float()
             cover[start:end] += 1.0
         dummy_ta = self.dummy_ta_embed.detach().float()

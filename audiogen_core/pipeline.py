@@ -25,6 +25,7 @@ import torch
 from .devices import resolve_device, resolve_dtype
 from .generator import GeneratorConditioning
 from .limits import (
+    MAX_DURATION_S,
     SEED_MODULUS,
     check_duration,
     check_guidance,
@@ -35,6 +36,7 @@ from .limits import (
 )
 from .prompt import TOKEN_LIMIT, token_report, validate_prompt
 from .resampling import check_sample_rate, resample
+from .timeline import Timeline, TimelineError, event_frames
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +251,72 @@ class AudioGenPipeline:
         )
 
     @torch.inference_mode()
+    def align(self, cond: Conditioning, duration_s: float | None = None) -> Conditioning:
+        """The "aligned" mode: each prompt's content follows the model's own per-token timing.
+
+        Words and sounds land where the model's duration head places them (good for speech).
+        The length is the sum of the token durations, or ``duration_s`` (on the 1/25 s frame
+        grid), every token then lasting longer or shorter in proportion. Sample the result
+        without another ``duration_s``, or with the same one.
+        """
+        generator = self._require("generator", "align")
+        _check_conditioning(cond)
+        duration_s = check_duration(duration_s, "duration_s")
+        frames = None
+        if duration_s is not None:
+            frames = frames_for_duration(duration_s, int(generator.frame_rate))
+        aligned = generator.align(cond.tensors.to(generator.device), frames=frames)
+        own = aligned.latent_lengths.tolist()
+        bad = [p for p, n in zip(cond.prompts, own, strict=True) if n < 1]
+        if bad:
+            raise ValueError(
+                f"the model gives the words of {bad[0]!r} zero frames in all; give the aligned "
+                "mode a duration"
+            )
+        return dataclasses.replace(cond, tensors=aligned.to("cpu"))
+
+    @torch.inference_mode()
+    def encode_timeline(self, timeline: Timeline, duration_s: float | None = None) -> Conditioning:
+        """One clip whose events each hold over their own time range (aligned timeline mode).
+
+        Each event's content is laid over its range, its tokens sharing the range in proportion
+        to their predicted durations; frames outside every event get what a non-aligned frame
+        gets. The base prompt, if any, is heard over the whole clip (cross-attention). The clip
+        lasts ``duration_s``, else until the latest event ends (see ``timeline.event_frames``).
+        """
+        generator = self._require("generator", "encode_timeline")
+        if not isinstance(timeline, Timeline):
+            raise TypeError(f"timeline must be a Timeline, got {type(timeline).__name__}")
+        duration_s = check_duration(duration_s, "duration_s")
+        frame_rate = int(generator.frame_rate)
+        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        prompts = [e.prompt for e in timeline.events]
+        events = self.encode_prompt(prompts) if prompts else None
+        base = None if timeline.base is None else self.encode_prompt(timeline.base)
+        own = [] if events is None else events.tensors.local_frames.sum(dim=1).long().tolist()
+        base_frames = None if base is None else base.predicted_frames[0]
+        clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
+        if clip_frames / frame_rate > MAX_DURATION_S:
+            raise TimelineError(
+                f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
+                f"{MAX_DURATION_S:g} s limit: shorten it or give a duration"
+            )
+        device = generator.device
+        tensors = generator.timeline(
+            None if events is None else events.tensors.to(device),
+            spans,
+            clip_frames,
+            base=None if base is None else base.tensors.to(device),
+        )
+        counts = (events.token_counts if events else []) + (base.token_counts if base else [])
+        return Conditioning(
+            prompts=[timeline.to_text()],
+            tensors=tensors.to("cpu"),
+            token_counts=[sum(counts)],
+            frame_rate=frame_rate,
+        )
+
+    @torch.inference_mode()
     def sample(
         self,
         cond: Conditioning,
@@ -411,6 +479,13 @@ class AudioGenPipeline:
             num_samples=latent.num_samples,
             seeds=latent.seeds or [],
             prompts=prompt_per_item,
+        )
+
+
+def _check_conditioning(cond: object) -> None:
+    if not isinstance(cond, Conditioning):
+        raise TypeError(
+            f"cond must be the Conditioning returned by encode_prompt, got {type(cond).__name__}"
         )
 
 
