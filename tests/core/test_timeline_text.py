@@ -3,6 +3,8 @@ with its number, all at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from audiogen_core.timeline import Timeline, TimelineError, TimelineEvent
@@ -147,3 +149,18 @@ def test_one_problem_and_empty_texts():
             parse_timeline(empty)
     with pytest.raises(TypeError, match="string"):
         parse_timeline(b"0-1 sfx: x")
+
+
+def test_the_readme_example_parses():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Timeline text format", 1)[1]
+    block = section.split("```\n", 2)[1]
+    timeline = parse_timeline(block)
+    assert (
+        timeline.base == "<|caption|> steady rain on a tin roof <|env|> steady rain on a tin roof"
+    )
+    assert [(e.start_s, e.end_s) for e in timeline.events] == [
+        (2.0, 3.0),
+        (3.0, None),
+        (62.5, 64.0),
+    ]
