@@ -266,13 +266,14 @@ class AudioGenPipeline:
         if duration_s is not None:
             frames = frames_for_duration(duration_s, int(generator.frame_rate))
         aligned = generator.align(cond.tensors.to(generator.device), frames=frames)
-        own = aligned.latent_lengths.tolist()
-        bad = [p for p, n in zip(cond.prompts, own, strict=True) if n < 1]
-        if bad:
-            raise ValueError(
-                f"the model gives the words of {bad[0]!r} zero frames in all; give the aligned "
-                "mode a duration"
-            )
+        lengths = aligned.latent_lengths.tolist()
+        for prompt, frames_of_item in zip(cond.prompts, lengths, strict=True):
+            seconds = frames_of_item / generator.frame_rate
+            if not 0 < seconds <= MAX_DURATION_S:
+                raise ValueError(
+                    f"the model times the words of {prompt[:60]!r} at {seconds:g} s, outside "
+                    f"(0, {MAX_DURATION_S:g}] s: give the aligned mode a duration"
+                )
         return dataclasses.replace(cond, tensors=aligned.to("cpu"))
 
     @torch.inference_mode()

@@ -105,3 +105,30 @@ def test_timeline_event_checks():
         TimelineEvent(0.0, 1.0, "<|sfx|> door", line=5)
     with pytest.raises(TimelineError, match="empty"):
         Timeline(())
+
+
+def test_aligned_mode_refuses_an_own_timing_out_of_range(pipe, monkeypatch):
+    cond = pipe.encode_prompt(SPEECH)
+    monkeypatch.setattr("audiogen_core.pipeline.MAX_DURATION_S", 1.0)
+    with pytest.raises(ValueError, match=r"at [\d.]+ s, outside \(0, 1\] s: give the aligned"):
+        pipe.align(cond)
+    assert pipe.align(cond, duration_s=1.0).predicted_frames == [25]
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_precisions(tiny_model_dir, pipe, dtype):
+    half = AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype=dtype)
+    # A token's frame count is a rounded exp(): in half precision it may move by one frame,
+    # which shifts the layout; with the same layout the result stays close to float32's.
+    ours, ref = half.encode_prompt(SPEECH), pipe.encode_prompt(SPEECH)
+    assert (ours.tensors.local_frames - ref.tensors.local_frames).abs().max() <= 1
+    timed = Timeline((TimelineEvent(0.2, 0.6, DOOR),), BASE)
+    for make in (
+        lambda p: p.align(p.encode_prompt(SPEECH), duration_s=0.8),
+        lambda p: p.encode_timeline(timed, duration_s=0.8),
+    ):
+        assert torch.isfinite(half.decode(half.sample(make(half), seed=2, steps=2))).all()
+        layout = make(pipe)
+        ours = half.decode(half.sample(layout, seed=2, steps=2))
+        ref = pipe.decode(pipe.sample(layout, seed=2, steps=2))
+        assert (ours - ref).abs().max() <= 0.25 * ref.abs().max()
