@@ -30,6 +30,16 @@ from .sampling import ProgressCallback, euler_sample, sigma_schedule
 from .text_encoder import T5Tokenizer
 
 
+def layout_message(layout_frames: int, asked_frames: int) -> str:
+    """Why a time-aligned conditioning cannot be sampled at another length, and what to do."""
+    return (
+        f"this conditioning's time-aligned content is laid out over {layout_frames} latent "
+        f"frames, but {asked_frames} were asked for: a time-aligned conditioning keeps the "
+        "duration it was laid out for, so align the prompt (or build the timeline) for the "
+        "duration you want and sample without another duration"
+    )
+
+
 @dataclass(frozen=True)
 class GeneratorConditioning:
     """What sampling needs from the prompts, one row per item.
@@ -39,9 +49,10 @@ class GeneratorConditioning:
 
     ``time_aligned`` is the DiT's time-aligned input, one vector per latent frame: ``None``
     for text-to-audio (``dummy_ta_embed`` on every frame), else laid out by
-    :meth:`DashengAudioGenerator.align` or :meth:`DashengAudioGenerator.timeline` for exactly
-    ``max(latent_lengths)`` frames. A length that disagrees with that layout is refused: lay
-    the content out again for the new duration instead.
+    :meth:`DashengAudioGenerator.align` or :meth:`DashengAudioGenerator.timeline`. It must
+    cover every item's frames (frames past the noise's are ignored, missing ones are zero as
+    in the reference), so a longer length than the layout's is refused here; the pipeline
+    also refuses a shorter one (``pipeline.check_layout``).
     """
 
     context: Tensor  # (b, l', c): adapted content, cut to the longest valid prompt
@@ -60,13 +71,8 @@ class GeneratorConditioning:
             raise ValueError(
                 f"time_aligned must be (batch={self.batch_size}, frames, channels), got {shape}"
             )
-        if shape[1] != longest:
-            raise ValueError(
-                f"this conditioning's time-aligned content is laid out over {shape[1]} latent "
-                f"frames, but its items ask for up to {longest}: a time-aligned conditioning "
-                "keeps the duration it was laid out for, so align the prompt (or build the "
-                "timeline) for the duration you want and sample without another duration"
-            )
+        if shape[1] < longest:
+            raise ValueError(layout_message(shape[1], longest))
 
     @property
     def batch_size(self) -> int:
@@ -266,11 +272,11 @@ class DashengAudioGenerator(nn.Module):
                     )
                 ]
             )
-        dummy_ta = self.dummy_ta_embed.to(expanded.dtype)
+        dummy_ta = self.dummy_ta_embed.to(device=device, dtype=expanded.dtype)
         time_aligned = torch.where(flags[:, None, None], expanded, dummy_ta)
 
         context = cond.context.clone()
-        context[flags] = self.dummy_nta_embed.to(context.dtype)
+        context[flags] = self.dummy_nta_embed.to(device=device, dtype=context.dtype)
         context_mask = cond.context_mask.clone()
         context_mask[flags, 1:] = False
         # The reference cuts the context to the longest prompt of the items that use it.
@@ -325,10 +331,10 @@ class DashengAudioGenerator(nn.Module):
             laid = lay_over_range(content, mask, local, start, end, num_frames)
             total += laid.float()
             cover[start:end] += 1.0
-        dummy_ta = self.dummy_ta_embed.detach().float()
+        dummy_ta = self.dummy_ta_embed.detach().to(self.device, torch.float32)
         time_aligned = torch.where(cover > 0, total / cover.clamp(min=1.0), dummy_ta)
         if base is None:
-            context = self.dummy_nta_embed.detach().reshape(1, 1, channels)
+            context = self.dummy_nta_embed.detach().to(self.device).reshape(1, 1, channels)
             context_mask = torch.ones(1, 1, dtype=torch.bool, device=self.device)
             local_frames = torch.zeros(1, 1, device=self.device)
         else:
@@ -374,7 +380,7 @@ class DashengAudioGenerator(nn.Module):
         if cond.time_aligned is None:
             time_aligned = self.dummy_ta_embed.reshape(1, 1, -1).expand(cond.batch_size, 1, -1)
         else:
-            time_aligned = pad_frames(cond.time_aligned, num_frames)
+            time_aligned = pad_frames(cond.time_aligned[:, :num_frames], num_frames)
         context, context_mask = cond.context, cond.context_mask
         if guidance:
             time_aligned = torch.cat([torch.zeros_like(time_aligned), time_aligned])

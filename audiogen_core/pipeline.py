@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .devices import resolve_device, resolve_dtype
-from .generator import GeneratorConditioning
+from .generator import GeneratorConditioning, layout_message
 from .limits import (
     MAX_DURATION_S,
     SEED_MODULUS,
@@ -366,6 +366,7 @@ class AudioGenPipeline:
                     f"{bad[0]!r}; set an explicit duration"
                 )
             num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
+        check_layout(tensors, lengths)
         tensors = dataclasses.replace(tensors, latent_lengths=lengths)
 
         seeds = [(base_seed + j) % SEED_MODULUS for j in range(batch)]
@@ -481,6 +482,16 @@ class AudioGenPipeline:
             seeds=latent.seeds or [],
             prompts=prompt_per_item,
         )
+
+
+def check_layout(tensors: GeneratorConditioning, lengths: torch.Tensor) -> None:
+    """Refuse sampling a time-aligned conditioning at other lengths than it was laid out for."""
+    if tensors.time_aligned is None:
+        return
+    laid_out = tensors.latent_lengths.to(lengths.device)
+    if not torch.equal(laid_out, lengths):
+        changed = int((laid_out != lengths).nonzero()[0, 0])
+        raise ValueError(layout_message(int(laid_out[changed]), int(lengths[changed])))
 
 
 def _check_conditioning(cond: object) -> None:

@@ -41,8 +41,10 @@ def test_aligned_mode_with_a_duration_is_exact_to_the_sample(pipe):
     assert aligned.predicted_frames == [25]
     audio = pipe.decode(pipe.sample(aligned, seed=1, steps=2, duration_s=1.013))
     assert audio.shape == (1, 1, round(1.013 * 16000))
-    with pytest.raises(ValueError, match="laid out over 25 latent frames"):
+    with pytest.raises(ValueError, match="laid out over 25 latent frames, but 50 were"):
         pipe.sample(aligned, seed=1, steps=2, duration_s=2.0)
+    with pytest.raises(ValueError, match="laid out over 25 latent frames, but 12 were"):
+        pipe.sample(aligned, seed=1, steps=2, duration_s=0.5)
     with pytest.raises(ValueError, match="duration_s"):
         pipe.align(cond, duration_s=-1.0)
     with pytest.raises(TypeError, match="Conditioning"):

@@ -113,10 +113,27 @@ def test_mixed_batch_keeps_unflagged_items_text_to_audio(model, cond):
 
 def test_a_layout_keeps_its_length(model, cond, case_h):
     aligned = model.align(cond)
-    with pytest.raises(ValueError, match="laid out over 27 latent frames"):
+    with pytest.raises(ValueError, match="laid out over 27 latent frames, but 30 were"):
         dataclasses.replace(aligned, latent_lengths=torch.tensor([30, 30]))
-    with pytest.raises(ValueError, match="laid out over 27"):
-        dataclasses.replace(aligned, latent_lengths=torch.tensor([20, 20]))
+    # Fewer frames (a window, an item alone) read the layout's first frames.
+    second = dataclasses.replace(
+        aligned,
+        **{
+            name: getattr(aligned, name)[1:]
+            for name in (
+                "context",
+                "context_mask",
+                "global_duration_log",
+                "latent_lengths",
+                "local_frames",
+                "time_aligned",
+            )
+        },
+    )
+    noise = torch.randn(1, model.latent_dim, 14)
+    alone = model.sample(second, noise, steps=2, guidance=3.0)
+    cut = dataclasses.replace(second, time_aligned=second.time_aligned[:, :14])
+    assert torch.equal(alone, model.sample(cut, noise, steps=2, guidance=3.0))
     # Variations of an aligned item keep its layout.
     assert torch.equal(aligned.expand(2).time_aligned[2], aligned.time_aligned[1])
     # Noise longer than the layout: the extra frames get zeros, as the reference pads.
