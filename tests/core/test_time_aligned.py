@@ -10,6 +10,8 @@ import pytest
 import torch
 from golden_checks.generator import load_generator
 from golden_io import first_case
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audiogen_core.alignment import lay_over_range, pad_frames, spread_token_ends
 
@@ -53,6 +55,29 @@ def test_token_ends_follow_the_model_timing_or_scale_in_proportion():
     assert spread_token_ends(zeros, mask, 0, 9).tolist() == [3, 6, 9, 9]
     with pytest.raises(ValueError, match="at least one frame"):
         spread_token_ends(frames, mask, 4, 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(st.integers(0, 12), min_size=1, max_size=20),
+    padded=st.integers(0, 4),
+    start=st.integers(0, 50),
+    span=st.integers(1, 300),
+)
+def test_token_ends_cover_the_range_in_order(frames, padded, start, span):
+    local = torch.tensor([float(f) for f in frames] + [-0.0] * padded)
+    mask = torch.tensor([True] * len(frames) + [False] * padded)
+    ends = spread_token_ends(local, mask, start, start + span).tolist()
+    assert all(a <= b for a, b in zip([start, *ends], ends, strict=False))
+    assert ends[-1] == start + span
+    total = sum(frames)
+    if total == span:  # the model's own timing, exactly
+        running = [start + sum(frames[: i + 1]) for i in range(len(frames))]
+        assert ends[: len(frames)] == running
+    if total:  # each token's share is within one frame of its proportional share
+        for i in range(len(frames)):
+            exact = start + span * sum(frames[: i + 1]) / total
+            assert exact - 1 < ends[i] <= exact
 
 
 def test_lay_over_range_places_each_token_on_its_frames():
