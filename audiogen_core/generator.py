@@ -6,6 +6,8 @@ the dummy embeddings and the instruction buffers). It does two things:
 
 * :meth:`DashengAudioGenerator.condition`: project the T5 hidden states, run the content
   adapter and turn its global log-duration into a latent length per prompt;
+* :meth:`DashengAudioGenerator.align` / :meth:`DashengAudioGenerator.timeline`: the model's
+  time-aligned path, content laid along the frames (per-frame time-aligned input);
 * :meth:`DashengAudioGenerator.sample`: integrate the flow from given noise to a latent with
   classifier-free guidance, computing the conditioning-only terms of the DiT once per call.
 
@@ -14,7 +16,7 @@ The T5 encoder and the audio decoder are separate modules; the pipeline chains t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .adapter import AdapterOutput, ContentAdapter, frames_mask, global_latent_frames
+from .alignment import expand_by_duration, lay_over_range, local_latent_frames, pad_frames
 from .dit import LayerFusionDiT, StepConstants, config_value
 from .ops import ComputeDevice, PlainOps
 from .sampling import (
@@ -35,25 +38,57 @@ from .sampling import (
 from .text_encoder import T5Tokenizer
 
 
+def layout_message(layout_frames: int, asked_frames: int) -> str:
+    """Why a time-aligned conditioning cannot be sampled at another length, and what to do."""
+    return (
+        f"this conditioning's time-aligned content is laid out over {layout_frames} latent "
+        f"frames, but {asked_frames} were asked for: a time-aligned conditioning keeps the "
+        "duration it was laid out for, so align the prompt (or build the timeline) for the "
+        "duration you want and sample without another duration"
+    )
+
+
 @dataclass(frozen=True)
 class GeneratorConditioning:
     """What sampling needs from the prompts, one row per item.
 
     ``latent_lengths`` is the model's predicted length in latent frames; a caller that wants
     a fixed duration swaps it with ``dataclasses.replace``.
+
+    ``time_aligned`` is the DiT's time-aligned input, one vector per latent frame: ``None``
+    for text-to-audio (``dummy_ta_embed`` on every frame), else laid out by
+    :meth:`DashengAudioGenerator.align` or :meth:`DashengAudioGenerator.timeline`. It must
+    cover every item's frames (frames past the noise's are ignored, missing ones are zero as
+    in the reference), so a longer length than the layout's is refused here; the pipeline
+    also refuses a shorter one (``pipeline.check_layout``).
     """
 
     context: Tensor  # (b, l', c): adapted content, cut to the longest valid prompt
     context_mask: Tensor  # (b, l') bool
     global_duration_log: Tensor  # (b,) float32: predicted log(seconds + 1)
     latent_lengths: Tensor  # (b,) int64
+    local_frames: Tensor  # (b, l') float32: predicted latent frames per token, -0.0 if padded
+    time_aligned: Tensor | None = None  # (b, max(latent_lengths), c) per-frame content
+
+    def __post_init__(self) -> None:
+        if self.time_aligned is None:
+            return
+        shape = tuple(self.time_aligned.shape)
+        longest = int(self.latent_lengths.max())
+        if len(shape) != 3 or shape[0] != self.batch_size:
+            raise ValueError(
+                f"time_aligned must be (batch={self.batch_size}, frames, channels), got {shape}"
+            )
+        if shape[1] < longest:
+            raise ValueError(layout_message(shape[1], longest))
 
     @property
     def batch_size(self) -> int:
         return self.context.shape[0]
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> GeneratorConditioning:
-        return GeneratorConditioning(*(fn(getattr(self, f.name)) for f in fields(self)))
+        values = (getattr(self, f.name) for f in fields(self))
+        return GeneratorConditioning(*(None if v is None else fn(v) for v in values))
 
     def to(self, device: torch.device | str) -> GeneratorConditioning:
         return self._map(lambda t: t.to(device))
@@ -232,6 +267,13 @@ class DashengAudioGenerator(nn.Module):
         adapted = self.adapt_content(t5_hidden, t5_mask)
         mask = t5_mask.to(adapted.content.device).bool()
         longest = int(mask.sum(dim=1).max())
+        local_frames = local_latent_frames(
+            adapted.local_duration_log,
+            mask,
+            self.frame_rate,
+            self.frame_resolution,
+            self.duration_offset,
+        )
         return GeneratorConditioning(
             context=adapted.content[:, :longest],
             context_mask=mask[:, :longest],
@@ -239,6 +281,137 @@ class DashengAudioGenerator(nn.Module):
             latent_lengths=global_latent_frames(
                 adapted.global_duration_log, self.frame_rate, self.duration_offset
             ),
+            local_frames=local_frames[:, :longest],
+        )
+
+    @torch.no_grad()
+    def align(
+        self, cond: GeneratorConditioning, items: Tensor | None = None, frames: int | None = None
+    ) -> GeneratorConditioning:
+        """The model's time-aligned path (spec 6.4b) for the items flagged in ``items`` (b,).
+
+        ``items=None`` flags every item. A flagged item's content is laid along the frames by
+        its per-token durations and becomes its time-aligned input; its cross-attention
+        context becomes ``dummy_nta_embed`` with only position 0 valid. Its length is the sum
+        of its token frames (``frames=None``: the reference exactly), or ``frames``, the
+        tokens then stretched or squeezed in proportion (``alignment.spread_token_ends``).
+        Unflagged items stay text-to-audio (``dummy_ta_embed`` on every frame, own context).
+        """
+        if cond.time_aligned is not None:
+            raise ValueError("this conditioning is already time-aligned; align the prompt once")
+        batch = cond.batch_size
+        device = cond.context.device
+        flags = (
+            torch.ones(batch, dtype=torch.bool, device=device)
+            if items is None
+            else items.to(device=device, dtype=torch.bool)
+        )
+        if tuple(flags.shape) != (batch,):
+            raise ValueError(
+                f"items must be one flag per item ({batch},), got {tuple(flags.shape)}"
+            )
+        own = cond.local_frames.sum(dim=1).long()
+        if frames is not None and frames < 1:
+            raise ValueError(f"frames must be at least 1, got {frames}")
+        aligned_lengths = own if frames is None else torch.full_like(own, frames)
+        lengths = torch.where(flags, aligned_lengths, cond.latent_lengths.to(device))
+        num_frames = int(lengths.max())
+        if frames is None:
+            latent_mask = frames_mask(lengths, num_frames)
+            expanded = expand_by_duration(
+                cond.context, cond.context_mask, cond.local_frames, latent_mask
+            )
+        else:
+            expanded = torch.stack(
+                [
+                    lay_over_range(content, mask, local, 0, frames, num_frames)
+                    if flag
+                    else content.new_zeros(num_frames, content.shape[-1])
+                    for content, mask, local, flag in zip(
+                        cond.context,
+                        cond.context_mask,
+                        cond.local_frames,
+                        flags.tolist(),
+                        strict=True,
+                    )
+                ]
+            )
+        dummy_ta = self.dummy_ta_embed.to(device=device, dtype=expanded.dtype)
+        time_aligned = torch.where(flags[:, None, None], expanded, dummy_ta)
+
+        context = cond.context.clone()
+        context[flags] = self.dummy_nta_embed.to(device=device, dtype=context.dtype)
+        context_mask = cond.context_mask.clone()
+        context_mask[flags, 1:] = False
+        # The reference cuts the context to the longest prompt of the items that use it.
+        keep = context.shape[1]
+        if not bool(flags.all()):
+            keep = int(cond.context_mask[~flags].sum(dim=1).max())
+        return GeneratorConditioning(
+            context=context[:, :keep],
+            context_mask=context_mask[:, :keep],
+            global_duration_log=cond.global_duration_log,
+            latent_lengths=lengths,
+            local_frames=cond.local_frames[:, :keep],
+            time_aligned=time_aligned,
+        )
+
+    @torch.no_grad()
+    def timeline(
+        self,
+        events: GeneratorConditioning | None,
+        spans: Sequence[tuple[int, int]],
+        num_frames: int,
+        base: GeneratorConditioning | None = None,
+    ) -> GeneratorConditioning:
+        """One clip of ``num_frames`` with event ``i``'s content laid over frames ``spans[i]``.
+
+        ``events`` holds one text-to-audio conditioning row per event (from ``condition``;
+        ``None`` for no events); each event's tokens share its span in proportion to their
+        predicted frames. Frames no
+        event covers get ``dummy_ta_embed`` (what a non-aligned frame gets); frames where
+        events overlap get the mean of their contents. The cross-attention context is the
+        ``base`` prompt's (one row, its content heard over the whole clip), or without one,
+        ``dummy_nta_embed`` as for the model's own time-aligned items.
+        """
+        given = [c for c in (events, base) if c is not None]
+        if any(c.time_aligned is not None for c in given):
+            raise ValueError("timeline takes text-to-audio conditionings, not time-aligned ones")
+        count = 0 if events is None else events.batch_size
+        if len(spans) != count:
+            raise ValueError(f"{len(spans)} spans for {count} event prompts")
+        if base is not None and base.batch_size != 1:
+            raise ValueError(f"the base prompt must be one prompt, got {base.batch_size}")
+        if num_frames < 1:
+            raise ValueError(f"a timeline needs at least one frame, got {num_frames}")
+        channels = self.dummy_ta_embed.shape[0]
+        total = torch.zeros(num_frames, channels, dtype=torch.float32, device=self.device)
+        cover = torch.zeros(num_frames, 1, dtype=torch.float32, device=self.device)
+        rows = []
+        if events is not None:
+            events = events.to(self.device)
+            rows = zip(events.context, events.context_mask, events.local_frames, strict=True)
+        for (start, end), (content, mask, local) in zip(spans, rows, strict=True):
+            laid = lay_over_range(content, mask, local, start, end, num_frames)
+            total += laid.float()
+            cover[start:end] += 1.0
+        dummy_ta = self.dummy_ta_embed.detach().to(self.device, torch.float32)
+        time_aligned = torch.where(cover > 0, total / cover.clamp(min=1.0), dummy_ta)
+        if base is None:
+            context = self.dummy_nta_embed.detach().to(self.device).reshape(1, 1, channels)
+            context_mask = torch.ones(1, 1, dtype=torch.bool, device=self.device)
+            local_frames = torch.zeros(1, 1, device=self.device)
+        else:
+            base = base.to(self.device)
+            context, context_mask, local_frames = base.context, base.context_mask, base.local_frames
+        seconds = torch.tensor([num_frames / self.frame_rate], device=self.device)
+        return GeneratorConditioning(
+            context=context,
+            context_mask=context_mask,
+            global_duration_log=torch.log(seconds + self.duration_offset),
+            latent_lengths=torch.tensor([num_frames], device=self.device),
+            local_frames=local_frames,
+            time_aligned=time_aligned[None].to(self.dtype),
         )
 
     def _check_noise(self, cond: GeneratorConditioning, noise: Tensor) -> None:
@@ -263,12 +436,16 @@ class DashengAudioGenerator(nn.Module):
         """The DiT's conditioning-only terms for ``sample``, batch doubled when guiding.
 
         Text-to-audio feeds ``dummy_ta_embed`` on every frame as time-aligned content (one
-        vector, broadcast). Guidance puts the unconditional rows first, with zero context
-        (same mask) and zero time-aligned content.
+        vector, broadcast); a time-aligned conditioning brings its own per-frame content,
+        zero-padded to ``num_frames`` as the reference does. Guidance puts the unconditional
+        rows first, with zero context (same mask) and zero time-aligned content.
         """
         x_mask = frames_mask(cond.latent_lengths, num_frames)
-        time_aligned = self.dummy_ta_embed.to(cond.context.device).reshape(1, 1, -1)
-        time_aligned = time_aligned.expand(cond.batch_size, 1, -1)
+        if cond.time_aligned is None:
+            time_aligned = self.dummy_ta_embed.to(cond.context.device).reshape(1, 1, -1)
+            time_aligned = time_aligned.expand(cond.batch_size, 1, -1)
+        else:
+            time_aligned = pad_frames(cond.time_aligned[:, :num_frames], num_frames)
         context, context_mask = cond.context, cond.context_mask
         if guidance:
             time_aligned = torch.cat([torch.zeros_like(time_aligned), time_aligned])

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .devices import resolve_device, resolve_dtype
-from .generator import GeneratorConditioning
+from .generator import GeneratorConditioning, layout_message
 from .limits import (
     MAX_DURATION_S,
     SEED_MODULUS,
@@ -38,6 +38,7 @@ from .prompt import TOKEN_LIMIT, token_report, validate_prompt
 from .resampling import check_sample_rate, resample
 from .sampling import denoise_schedule, evaluated_steps
 from .timegrid import TimeGrid
+from .timeline import Timeline, TimelineError, event_frames
 from .windows import (
     DEFAULT_OVERLAP_S,
     DEFAULT_WINDOW_S,
@@ -287,6 +288,73 @@ class AudioGenPipeline:
         )
 
     @torch.inference_mode()
+    def align(self, cond: Conditioning, duration_s: float | None = None) -> Conditioning:
+        """The "aligned" mode: each prompt's content follows the model's own per-token timing.
+
+        Words and sounds land where the model's duration head places them (good for speech).
+        The length is the sum of the token durations, or ``duration_s`` (on the 1/25 s frame
+        grid), every token then lasting longer or shorter in proportion. Sample the result
+        without another ``duration_s``, or with the same one.
+        """
+        generator = self._require("generator", "align")
+        _check_conditioning(cond)
+        duration_s = check_duration(duration_s, "duration_s")
+        frames = None
+        if duration_s is not None:
+            frames = frames_for_duration(duration_s, int(generator.frame_rate))
+        aligned = generator.align(cond.tensors.to(generator.device), frames=frames)
+        lengths = aligned.latent_lengths.tolist()
+        for prompt, frames_of_item in zip(cond.prompts, lengths, strict=True):
+            seconds = frames_of_item / generator.frame_rate
+            if not 0 < seconds <= MAX_DURATION_S:
+                raise ValueError(
+                    f"the model times the words of {prompt[:60]!r} at {seconds:g} s, outside "
+                    f"(0, {MAX_DURATION_S:g}] s: give the aligned mode a duration"
+                )
+        return dataclasses.replace(cond, tensors=aligned.to("cpu"))
+
+    @torch.inference_mode()
+    def encode_timeline(self, timeline: Timeline, duration_s: float | None = None) -> Conditioning:
+        """One clip whose events each hold over their own time range (aligned timeline mode).
+
+        Each event's content is laid over its range, its tokens sharing the range in proportion
+        to their predicted durations; frames outside every event get what a non-aligned frame
+        gets. The base prompt, if any, is heard over the whole clip (cross-attention). The clip
+        lasts ``duration_s``, else until the latest event ends (see ``timeline.event_frames``).
+        """
+        generator = self._require("generator", "encode_timeline")
+        if not isinstance(timeline, Timeline):
+            raise TypeError(f"timeline must be a Timeline, got {type(timeline).__name__}")
+        duration_s = check_duration(duration_s, "duration_s")
+        frame_rate = int(generator.frame_rate)
+        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        prompts = [e.prompt for e in timeline.events]
+        events = self.encode_prompt(prompts) if prompts else None
+        base = None if timeline.base is None else self.encode_prompt(timeline.base)
+        own = [] if events is None else events.tensors.local_frames.sum(dim=1).long().tolist()
+        base_frames = None if base is None else base.predicted_frames[0]
+        clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
+        if clip_frames / frame_rate > MAX_DURATION_S:
+            raise TimelineError(
+                f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
+                f"{MAX_DURATION_S:g} s limit: shorten it or give a duration"
+            )
+        device = generator.device
+        tensors = generator.timeline(
+            None if events is None else events.tensors.to(device),
+            spans,
+            clip_frames,
+            base=None if base is None else base.tensors.to(device),
+        )
+        counts = (events.token_counts if events else []) + (base.token_counts if base else [])
+        return Conditioning(
+            prompts=[timeline.to_text()],
+            tensors=tensors.to("cpu"),
+            token_counts=[sum(counts)],
+            frame_rate=frame_rate,
+        )
+
+    @torch.inference_mode()
     def sample(
         self,
         cond: Conditioning,
@@ -375,6 +443,7 @@ class AudioGenPipeline:
                     f"{bad[0]!r}; set an explicit duration"
                 )
             num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
+        check_layout(tensors, lengths)
         tensors = dataclasses.replace(tensors, latent_lengths=lengths)
 
         seeds = item_seeds(seed, batch)
@@ -522,6 +591,23 @@ class AudioGenPipeline:
         )
 
 
+def check_layout(tensors: GeneratorConditioning, lengths: torch.Tensor) -> None:
+    """Refuse sampling a time-aligned conditioning at other lengths than it was laid out for."""
+    if tensors.time_aligned is None:
+        return
+    laid_out = tensors.latent_lengths.to(lengths.device)
+    if not torch.equal(laid_out, lengths):
+        changed = int((laid_out != lengths).nonzero()[0, 0])
+        raise ValueError(layout_message(int(laid_out[changed]), int(lengths[changed])))
+
+
+def _check_conditioning(cond: object) -> None:
+    if not isinstance(cond, Conditioning):
+        raise TypeError(
+            f"cond must be the Conditioning returned by encode_prompt, got {type(cond).__name__}"
+        )
+
+
 def _check_finite(values: torch.Tensor, stage: str, part: str) -> None:
     """Refuse NaN or inf before it becomes audio: a file of it is full-scale noise or DC."""
     if not bool(torch.isfinite(values).all()):
@@ -659,6 +745,8 @@ def _sample_windows(
         local = dataclasses.replace(
             local,
             latent_lengths=(local.latent_lengths - window.start).clamp(max=span.stop - span.start),
+            # A time-aligned layout is per frame: each window takes its own frames of it.
+            time_aligned=None if local.time_aligned is None else local.time_aligned[:, span],
         )
         fresh = start is None and not window.known
         step_callback = None

@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -64,7 +65,7 @@ def make_conditioning(model, args, device) -> GeneratorConditioning:
     mask = torch.ones(args.batch, args.tokens, dtype=torch.bool, device=device)
     cond = model.condition(hidden, mask)
     lengths = torch.full((args.batch,), args.frames, dtype=torch.int64, device=device)
-    return GeneratorConditioning(cond.context, cond.context_mask, cond.global_duration_log, lengths)
+    return dataclasses.replace(cond, latent_lengths=lengths)
 
 
 @torch.no_grad()

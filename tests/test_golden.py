@@ -2,9 +2,10 @@
 
 Cases are found in ``tests/fixtures/golden`` or in ``$AUDIOGEN_GOLDEN_DIR``; each case's
 letter says what it exercises (a: DiT forward, b: adapter and durations, c: the sampling loop,
-d: audio decode, e: audio encode, f: schedules). Every size comes from the sidecar config or
-from the weights, never from the shipped files. The model cases run twice: with torch's layers
-and with layers that cast their weights on the fly (``operations=CastOps``, in float32).
+d: audio decode, e: audio encode, f: schedules, h: the sampling loop on the model's
+time-aligned path). Every size comes from the sidecar config or from the weights, never from
+the shipped files. The model cases run twice: with torch's layers and with layers that cast
+their weights on the fly (``operations=CastOps``, in float32).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CHECKS = {
     "d": audio_tokenizer.check_decode,
     "e": audio_tokenizer.check_encode,
     "f": generator.check_schedules,
+    "h": generator.check_generate_time_aligned,
 }
 
 
@@ -33,7 +35,7 @@ def _kind(case_name: str) -> str:
     return match.group(1)
 
 
-MODEL_KINDS = set("abcde")  # cases that build a model (f only replays schedules)
+MODEL_KINDS = set("abcdeh")  # cases that build a model (f only replays schedules)
 
 
 def _cases_with_operations() -> list:

@@ -7,11 +7,11 @@ import math
 
 import pytest
 import torch
-from golden_checks.alignment import expand_by_duration, local_latent_frames
 from golden_checks.generator import load_generator
 from golden_io import first_case
 
 from audiogen_core.adapter import ContentAdapter, frames_mask, global_latent_frames
+from audiogen_core.alignment import expand_by_duration, local_latent_frames
 
 FRAME_RATE, RESOLUTION, OFFSET = 25, 0.005, 1.0
 

@@ -13,6 +13,7 @@ import torch
 from golden_io import GoldenCase, assert_scaled_close
 
 from audiogen_core.adapter import frames_mask
+from audiogen_core.alignment import expand_by_duration, local_latent_frames
 from audiogen_core.derived_buffers import derived_buffer_keys, reset_derived_buffers
 from audiogen_core.generator import DashengAudioGenerator
 from audiogen_core.ops import PlainOps
@@ -22,8 +23,6 @@ from audiogen_core.sampling import (
     sigma_schedule,
     timesteps_from_sigmas,
 )
-
-from .alignment import expand_by_duration, local_latent_frames
 
 K_FLOAT = 1e-4  # tolerance relative to each output's recorded max_abs (float32)
 OPTIONAL_KEYS = {"dummy_param"}  # absent from the fixtures, unused by the model
@@ -85,6 +84,8 @@ def check_adapter_duration(case: GoldenCase, operations=PlainOps) -> None:
         model.frame_resolution,
         model.duration_offset,
     )
+    # The conditioning keeps the tokens up to the longest valid prompt.
+    assert torch.equal(cond.local_frames, local_frames[:, : cond.context.shape[1]])
     num_frames = int(cond.latent_lengths.max())
     latent_mask = frames_mask(cond.latent_lengths, num_frames)
 
@@ -135,10 +136,59 @@ def _check_each_evaluation(case: GoldenCase, model: DashengAudioGenerator, cond,
 
 def check_generate(case: GoldenCase, operations=PlainOps) -> None:
     model = load_generator(case, operations)
+    t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
+    cond = model.condition(t5_hidden, t5_mask)
+    _check_sampling(case, model, cond)
+
+
+def check_generate_time_aligned(case: GoldenCase, operations=PlainOps) -> None:
+    """generate() with every item time-aligned (spec 6.4b): the model's own timing."""
+    assert case.meta["non_tensor_args"]["time_aligned"], f"{case.name}: not a time-aligned case"
+    model = load_generator(case, operations)
+    t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
+    text_cond = model.condition(t5_hidden, t5_mask)
+    local_frames = case.outputs["debug.local_latent_duration"]
+    _exact(case, "debug.local_latent_duration", text_cond.local_frames)
+    assert torch.equal(torch.signbit(text_cond.local_frames), torch.signbit(local_frames)), (
+        f"{case.name}: signs of local_latent_duration differ"
+    )
+    cond = model.align(text_cond)
+    _close(case, "debug.time_aligned_content_expanded", cond.time_aligned)
+    _close(case, "debug.time_aligned_content", cond.time_aligned)
+    _check_sampling(case, model, cond)
+
+    guidance = case.meta["non_tensor_args"]["guidance_scale"] > 1.0
+    constants_inputs = _dit_inputs(model, cond, case.inputs["noise"].shape[-1], guidance)
+    for name, ours in constants_inputs.items():
+        check = _exact if ours.dtype == torch.bool else _close
+        check(case, f"debug.dit_{name}", ours)
+
+
+def _dit_inputs(model, cond, num_frames: int, guidance: bool) -> dict[str, torch.Tensor]:
+    """What step_constants hands the DiT, captured from its prepare() call."""
+    seen = {}
+
+    def prepare(frames, time_aligned_context, context, x_mask, context_mask):
+        seen.update(
+            time_aligned_context=time_aligned_context,
+            context=context,
+            x_mask=x_mask,
+            context_mask=context_mask,
+        )
+
+    original = model.backbone.prepare
+    model.backbone.prepare = prepare
+    try:
+        model.step_constants(cond, num_frames, guidance)
+    finally:
+        model.backbone.prepare = original
+    return seen
+
+
+def _check_sampling(case: GoldenCase, model: DashengAudioGenerator, cond) -> None:
     args = case.meta["non_tensor_args"]
     t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
     noise = case.inputs["noise"]
-    cond = model.condition(t5_hidden, t5_mask)
 
     _exact(case, "debug.global_latent_duration", cond.latent_lengths)
     assert noise.shape[-1] == int(cond.latent_lengths.max()), f"{case.name}: predicted length"
