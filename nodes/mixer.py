@@ -322,7 +322,7 @@ class AudioGenMixer(io.ComfyNode):
                 mixing.mix(layers_of_item, settings, ducking, keep_layers=True)
                 for layers_of_item in _items(connected)
             ]
-            picture = image_batch(np.stack([_picture(result, settings) for result in results]))
+            picture = image_batch(np.stack([_picture(r, names, settings) for r in results]))
         audio = {
             "waveform": _stack([r.waveform for r in results]),
             "sample_rate": results[0].sample_rate,
@@ -339,11 +339,15 @@ class AudioGenMixer(io.ComfyNode):
         return io.NodeOutput(audio, report, picture, ui=shown)
 
 
-def _picture(result: mixing.MixResult, settings: mixing.MixSettings) -> np.ndarray:
-    """The layers (muted ones named so) above the mix, as a uint8 picture."""
+def _picture(
+    result: mixing.MixResult, names: list[str], settings: mixing.MixSettings
+) -> np.ndarray:
+    """The layers, by input name (muted ones marked), above the mix, as a uint8 picture."""
     tracks = [
-        (layer["name"] + ("" if layer["audible"] else " (muted)"), waveform)
-        for layer, waveform in zip(result.report["layers"], result.layer_waveforms, strict=True)
+        (name + ("" if layer["audible"] else " (muted)"), waveform)
+        for name, layer, waveform in zip(
+            names, result.report["layers"], result.layer_waveforms, strict=True
+        )
     ]
     width, height = PICTURE_SIZE
     return view.render_stack(

@@ -83,23 +83,24 @@ async function exactCount(views, textEncoder) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ views, text_encoder: textEncoder }),
     });
-    if (!response.ok) return null;
-    const answer = await response.json();
-    return answer.exact ? answer : null;
+    if (!response.ok) return { exact: false, reason: `the server answered ${response.status}` };
+    return await response.json();
   } catch {
-    return null; // server unreachable: the estimate is shown
+    return { exact: false, reason: "the server could not be reached" };
   }
 }
 
-function show(node, count, exact, source) {
+function show(node, count, exact, detail) {
   const line = node.__audiogenTokenLine;
   if (!line) return;
   const level = count > LIMIT ? "over" : count >= NEAR * LIMIT ? "near" : "ok";
-  const number = exact ? `${count}` : `~${count}`;
-  let text = `${number} / ${LIMIT} tokens`;
-  text += exact ? ` (${source})` : " (estimate: no tokenizer file found)";
-  if (level === "over") text += ": the end of the prompt is cut off";
+  let text = `${exact ? "" : "~"}${count} / ${LIMIT} tokens`;
+  if (!exact) text += " (estimate)";
+  if (level === "over") text += ": the end is cut off";
   line.textContent = text;
+  line.title = exact
+    ? `Counted with the tokenizer of ${detail}, end token included.`
+    : `Estimated: ${detail ?? "no tokenizer file was found"}.`;
   line.dataset.level = level;
   line.style.color = COLOURS[level];
   line.style.fontWeight = level === "ok" ? "" : "bold";
@@ -112,8 +113,8 @@ async function update(node) {
   const answer = await exactCount(views, textEncoderName(node));
   // A slower answer to an older request must not overwrite a newer one.
   if (node.__audiogenTokenRequest !== request) return;
-  if (answer) show(node, answer.count, true, answer.tokenizer);
-  else show(node, estimateTokens(views), false);
+  if (answer.exact) show(node, answer.count, true, answer.tokenizer);
+  else show(node, estimateTokens(views), false, answer.reason);
 }
 
 function scheduleUpdate(node) {
