@@ -12,6 +12,7 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const COMPOSER = "AudioGenCaptionComposer";
+const LOADER = "AudioGenTextEncoderLoader";
 const VIEWS = ["caption", "speech", "asr", "sfx", "music", "env"];
 const LIMIT = 512;
 const NEAR = 0.9; // amber from 90 % of the limit
@@ -20,8 +21,9 @@ const COUNT_WIDGET = "audiogen_token_count";
 const COLOURS = { ok: "", near: "#e0a030", over: "#ff5050" };
 
 // The estimate: the tags' tokens in flan-t5's vocabulary, about 0.28 tokens per letter or
-// digit and 1.5 per punctuation mark (fitted on the official example prompts), one per other
-// character, plus the end token. Typically within 20 % of the exact count.
+// digit and 1.5 per punctuation mark (fitted on English prompts and prose), one per other
+// character, plus the end token. On average within 20 % of the exact count (English prompts
+// with flan-t5), worse for text full of symbols or in other scripts: hence "estimate".
 const TAG_TOKENS = { caption: 7, speech: 8, asr: 8, sfx: 8, music: 6, env: 7 };
 
 function composedViews(views) {
@@ -59,11 +61,9 @@ function textEncoderName(node) {
     const encode = graph.getNodeById(linkOf(graph, linkId)?.target_id);
     const input = encode?.inputs?.find((i) => i.name === "text_encoder");
     const loader = graph.getNodeById(linkOf(graph, input?.link)?.origin_id);
-    if (loader?.comfyClass === "AudioGenTextEncoderLoader") return loaderValue(loader);
+    if (loader?.comfyClass === LOADER) return loaderValue(loader);
   }
-  const anyLoader = (graph._nodes ?? graph.nodes ?? []).find(
-    (n) => n.comfyClass === "AudioGenTextEncoderLoader"
-  );
+  const anyLoader = (graph._nodes ?? graph.nodes ?? []).find((n) => n.comfyClass === LOADER);
   return loaderValue(anyLoader);
 }
 
@@ -172,6 +172,20 @@ app.registerExtension({
   },
 
   nodeCreated(node) {
+    if (node.comfyClass === LOADER) {
+      // Another text encoder folder may count differently: recount every composer.
+      const widget = node.widgets?.find((w) => w.name === "text_encoder");
+      const callback = widget?.callback;
+      if (widget) {
+        widget.callback = function () {
+          const graph = node.graph ?? app.graph;
+          for (const other of graph._nodes ?? graph.nodes ?? []) {
+            if (other.comfyClass === COMPOSER) scheduleUpdate(other);
+          }
+          return callback?.apply(this, arguments);
+        };
+      }
+    }
     if (node.comfyClass !== COMPOSER) return;
     addCountWidget(node);
     scheduleUpdate(node);
