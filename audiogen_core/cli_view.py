@@ -64,19 +64,13 @@ def check_picture_path(path: Path, overwrite: bool) -> None:
         raise ValueError(f"{path} already exists; choose another --out or pass --overwrite")
 
 
-def _markers(texts: list[str]) -> list[tuple[float, float | None, str]]:
-    markers = []
-    for text in texts:
-        start, _, rest = text.partition(":")
-        end, _, label = rest.partition(":")
-        try:
-            markers.append((float(start), float(end) if end.strip() else None, label))
-        except ValueError:
-            raise ValueError(
-                f"--marker {text!r}: expected START:END:LABEL in seconds, e.g. 2.5:4:door "
-                "or 7::bang"
-            ) from None
-    return markers
+def _markers(texts: list[str]) -> list:
+    from .view import parse_marker
+
+    try:
+        return [parse_marker(text) for text in texts]
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

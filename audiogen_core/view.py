@@ -55,6 +55,7 @@ __all__ = [
     "hz_row",
     "layout",
     "lufs_row",
+    "parse_marker",
     "render",
     "render_batch",
     "render_stack",
@@ -141,6 +142,23 @@ class Marker:
     start_s: float
     end_s: float | None = None
     label: str = ""
+
+
+def parse_marker(text: str) -> Marker:
+    """A marker written as ``START:END:LABEL`` in seconds: ``2.5:4:door``, or ``7::bang`` (END
+    empty) for a single event; the label may be left out.
+
+    Raises ValueError showing the expected form; the times are checked against the audio by
+    ``render``.
+    """
+    start, _, rest = text.partition(":")
+    end, _, label = rest.partition(":")
+    try:
+        return Marker(float(start), float(end) if end.strip() else None, label.strip())
+    except ValueError:
+        raise ValueError(
+            f"marker {text!r}: expected START:END:LABEL in seconds, e.g. 2.5:4:door or 7::bang"
+        ) from None
 
 
 @dataclass(frozen=True)

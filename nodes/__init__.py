@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import codec, generation, loaders, mixer, model_paths, prompt_nodes, video
+from . import codec, generation, loaders, mixer, model_paths, prompt_nodes, routes, video, view
 
-_MODULES = (loaders, prompt_nodes, generation, codec, mixer, video)
+_MODULES = (loaders, prompt_nodes, generation, codec, mixer, video, view)
 
 NODES: list[type[io.ComfyNode]] = [node for module in _MODULES for node in module.NODES]
 
@@ -28,3 +28,5 @@ async def comfy_entrypoint() -> AudioGenExtension:
 # ComfyUI 0.3.64 does not call ComfyExtension.on_load, and the loaders list their folders
 # when ComfyUI reads their schemas, so the model folder key is registered at import.
 model_paths.register_model_folder()
+# Routes are served only if added before ComfyUI's server starts, i.e. while it imports us.
+routes.register_with_comfyui()

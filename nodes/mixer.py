@@ -8,24 +8,31 @@ a graph needs a layer node only where a layer needs adjusting.
 
 Batches: an AUDIO batch (e.g. variations) is mixed item by item; a single-clip layer is used
 for every item.
+
+Besides the mix and its report the mixer draws each layer as it sits in the mix above the mix
+itself (``view.render_stack``), so ducking and overs are visible; the picture is its last
+output (appended after the 0.1.0 outputs, so saved links keep their slots) and shown in the node.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from audiogen_core import mixing
+from audiogen_core import mixing, view
 from audiogen_core.limits import MAX_DURATION_S
 
 from . import common
+from .view import image_batch
 
 Layer = io.Custom("AUDIOGEN_LAYER")
 MAX_LAYERS = 6
 SAMPLE_RATES = ["48000", "44100", "16000"]
 CHANNELS = {"stereo": 2, "mono": 1}
+PICTURE_SIZE = (1280, 720)
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,12 @@ class AudioGenMixer(io.ComfyNode):
                     display_name="report",
                     tooltip="Loudness, true peak, length and format of the mix.",
                 ),
+                io.Image.Output(
+                    display_name="picture",
+                    tooltip="Each layer as it sits in the mix (after gain, offset and ducking) "
+                    "above the mix, with true-peak overs in red and the mix's short-term "
+                    "loudness; one picture per batch item.",
+                ),
             ],
             is_output_node=True,
             **common.search_aliases(
@@ -306,9 +319,10 @@ class AudioGenMixer(io.ComfyNode):
                 max_limiting_db=limiter_db,
             )
             results = [
-                mixing.mix(layers_of_item, settings, ducking)
+                mixing.mix(layers_of_item, settings, ducking, keep_layers=True)
                 for layers_of_item in _items(connected)
             ]
+            picture = image_batch(np.stack([_picture(r, names, settings) for r in results]))
         audio = {
             "waveform": _stack([r.waveform for r in results]),
             "sample_rate": results[0].sample_rate,
@@ -316,9 +330,35 @@ class AudioGenMixer(io.ComfyNode):
         report = mixing.format_report(results[0].report)
         if len(results) > 1:
             report += f" (item 1 of {len(results)})"
-        # The player (ComfyUI's own, see web/audiogen.js) and the report under it.
-        shown = ui.PreviewAudio(audio, cls=cls).as_dict() | ui.PreviewText(report).as_dict()
-        return io.NodeOutput(audio, report, ui=shown)
+        # The player (ComfyUI's own, see web/audiogen.js), the report under it and the picture.
+        shown = (
+            ui.PreviewAudio(audio, cls=cls).as_dict()
+            | ui.PreviewText(report).as_dict()
+            | ui.PreviewImage(picture, cls=cls).as_dict()
+        )
+        return io.NodeOutput(audio, report, picture, ui=shown)
+
+
+def _picture(
+    result: mixing.MixResult, names: list[str], settings: mixing.MixSettings
+) -> np.ndarray:
+    """The layers, by input name (muted ones marked), above the mix, as a uint8 picture."""
+    tracks = [
+        (name + ("" if layer["audible"] else " (muted)"), waveform)
+        for name, layer, waveform in zip(
+            names, result.report["layers"], result.layer_waveforms, strict=True
+        )
+    ]
+    width, height = PICTURE_SIZE
+    return view.render_stack(
+        tracks,
+        result.waveform,
+        result.sample_rate,
+        width=width,
+        height=height,
+        target_lufs=settings.target_lufs,
+        ceiling_dbtp=settings.true_peak_dbtp,
+    )
 
 
 def _as_layer(value) -> MixLayer:

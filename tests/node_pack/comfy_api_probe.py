@@ -26,6 +26,7 @@ SIGNATURES = (
     "io.NodeOutput.__init__",
     "io.Custom",
     "ui.PreviewAudio.__init__",
+    "ui.PreviewImage.__init__",
     "ui.PreviewText.__init__",
     "ComfyExtension.get_node_list",
     "ComfyExtension.on_load",

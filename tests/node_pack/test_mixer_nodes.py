@@ -6,11 +6,14 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from PIL import Image
 from workflow_graph import run_node, ui_of
 
+from audiogen_core import view
 from nodes.mixer import AudioGenMixer, AudioGenMixLayer
 
 MASTER = {
@@ -60,7 +63,7 @@ def mix(**inputs) -> dict:
 def test_audio_and_layers_mix_to_the_chosen_format_with_a_preview_and_report(comfy):
     folder_paths, _ = comfy
     out = mix(layer_1=tone(1.0), layer_3=layer(tone(0.5, 44100, 2), gain_db=-6.0, offset_s=1.0))
-    audio, report = out.result
+    audio, report, picture = out.result
     assert audio["sample_rate"] == 48000
     assert audio["waveform"].shape == (1, 2, 72000)  # the offset layer ends at 1.5 s
     assert audio["waveform"].dtype == torch.float32
@@ -75,6 +78,14 @@ def test_audio_and_layers_mix_to_the_chosen_format_with_a_preview_and_report(com
     data, rate = sf.read(Path(folder_paths.get_temp_directory()) / entry["filename"])
     assert rate == 48000 and data.shape == (72000, 2)
 
+    # The picture: an IMAGE (float 0..1) of both layers above the mix, also shown in the node.
+    assert picture.shape == (1, 720, 1280, 3) and picture.dtype == torch.float32
+    assert picture.min() >= 0.0 and picture.max() <= 1.0
+    (shown,) = ui_of(out)["images"]
+    assert shown["type"] == "temp" and shown["filename"].endswith(".png")
+    png = np.asarray(Image.open(Path(folder_paths.get_temp_directory()) / shown["filename"]))
+    assert np.array_equal(png, np.round(picture[0].numpy() * 255).astype(np.uint8))
+
 
 def test_fixed_length_mono_16k_without_normalisation(standalone):
     out = mix(
@@ -84,7 +95,7 @@ def test_fixed_length_mono_16k_without_normalisation(standalone):
         duration_s=2.5,
         target_lufs=0.0,
     )
-    audio, _ = out.result
+    audio, _, _ = out.result
     assert audio["waveform"].shape == (1, 1, 40000)
     peak = audio["waveform"][0, 0, :16000].abs().max().item()
     assert peak == pytest.approx(0.2, abs=0.01)  # untouched level: 0 = no normalisation
@@ -95,16 +106,33 @@ def test_fixed_length_mono_16k_without_normalisation(standalone):
 def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(standalone):
     voices = tone(1.0, batch=3)
     voices["waveform"] = voices["waveform"] * torch.tensor([1.0, 0.5, 0.25])[:, None, None]
-    audio, report = mix(layer_1=voices, layer_2=tone(1.0, freq=220.0), target_lufs=0.0).result
+    audio, report, picture = mix(
+        layer_1=voices, layer_2=tone(1.0, freq=220.0), target_lufs=0.0
+    ).result
     assert audio["waveform"].shape == (3, 2, 48000)
+    assert picture.shape == (3, 720, 1280, 3)
+    assert not torch.equal(picture[0], picture[1])  # each item's own layers and mix
     assert not torch.equal(audio["waveform"][0], audio["waveform"][1])
     assert report.endswith("(item 1 of 3)")
 
 
-def test_ducking_lowers_the_other_layers_under_the_key(standalone):
+def _lane_ink(picture: torch.Tensor, lane: int, lanes: int) -> int:
+    """How many pixels of a waveform lane of the mixer's picture the envelope covers."""
+    height, width = picture.shape[1:3]
+    box = view.layout(width, height, ("waveform", "loudness"), lanes=lanes).boxes[
+        f"waveform {lane}"
+    ]
+    area = (picture[0, box.top : box.bottom, box.left : box.right].numpy() * 255).round()
+    wave = np.array([70, 150, 220]), np.array([140, 200, 245])  # envelope and RMS colours
+    return int(sum((np.abs(area - colour).max(axis=2) <= 1).sum() for colour in wave))
+
+
+def test_ducking_lowers_the_other_layers_under_the_key_and_the_picture_shows_it(standalone):
     speech, music = tone(1.0, freq=300.0), tone(1.0, freq=1000.0)
-    plain, _ = mix(layer_1=speech, layer_2=music, target_lufs=0.0, channels="mono").result
-    ducked, _ = mix(
+    plain, _, plain_picture = mix(
+        layer_1=speech, layer_2=music, target_lufs=0.0, channels="mono"
+    ).result
+    ducked, _, ducked_picture = mix(
         layer_1=speech,
         layer_2=layer(music),
         target_lufs=0.0,
@@ -113,6 +141,10 @@ def test_ducking_lowers_the_other_layers_under_the_key(standalone):
         duck_depth_db=20.0,
     ).result
     assert ducked["waveform"].pow(2).mean() < plain["waveform"].pow(2).mean()
+    # Lanes: layer_1, layer_2, mix. The key layer is drawn the same; the ducked music's
+    # envelope is about a tenth as tall (-20 dB) once the ducking has come down.
+    assert _lane_ink(ducked_picture, 0, 3) == _lane_ink(plain_picture, 0, 3)
+    assert _lane_ink(ducked_picture, 1, 3) < 0.3 * _lane_ink(plain_picture, 1, 3)
 
 
 @pytest.mark.parametrize(
@@ -146,8 +178,8 @@ def test_limiter_setting_lets_peaky_audio_reach_the_target_under_the_ceiling(sta
     peaky[..., ::4000] = 0.9  # sparse clicks: high peaks, little loudness
     clip = {"waveform": peaky, "sample_rate": 16000}
     settings = {"layer_1": clip, "target_lufs": -16.0, "sample_rate": "16000", "channels": "mono"}
-    unlimited, report = mix(**settings, limiter_db=0.0).result
-    limited, _ = mix(**settings, limiter_db=24.0).result
+    unlimited, report, _ = mix(**settings, limiter_db=0.0).result
+    limited, _, _ = mix(**settings, limiter_db=24.0).result
     before = measure(unlimited["waveform"][0].numpy(), 16000)
     after = measure(limited["waveform"][0].numpy(), 16000)
     assert before["integrated_lufs"] < -20.0 and "not reached" in report

@@ -4,6 +4,7 @@ tests/fixtures/object_info_0.1.0.json is ComfyUI 0.3.64's ``/object_info`` for t
 as version 0.1.0 (classic node API) served them. Saved graphs store widget values by position
 and links by slot, so ids, input names and order, types, defaults, ranges and outputs must stay
 as they were; only the V3 spelling of a combo (``("COMBO", {"options": [...]})``) differs.
+Nodes may be added, and outputs appended after the old ones (links keep their slots).
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ KEPT_OPTIONS = (
 )
 
 
-def test_the_extension_lists_every_node_of_0_1_0_once():
+def test_the_extension_lists_every_node_of_0_1_0_once_and_the_new_ones():
     extension = asyncio.run(nodes.comfy_entrypoint())
     assert isinstance(extension, ComfyExtension)
     listed = asyncio.run(extension.get_node_list())
     assert all(issubclass(node, io.ComfyNode) for node in listed)
-    assert sorted(node.GET_SCHEMA().node_id for node in listed) == sorted(BEFORE) == NODE_IDS
+    assert sorted(node.GET_SCHEMA().node_id for node in listed) == NODE_IDS
+    assert set(BEFORE) <= set(NODE_IDS)
 
 
 def _classic(spec: list) -> tuple:
@@ -55,11 +57,13 @@ def _classic(spec: list) -> tuple:
     return kind, {k: options[k] for k in KEPT_OPTIONS if k in options}
 
 
-@pytest.mark.parametrize("node_id", NODE_IDS)
+@pytest.mark.parametrize("node_id", sorted(BEFORE))
 def test_node_interface_is_unchanged_since_0_1_0(node_id):
     before, now = BEFORE[node_id], NODE_INFO[node_id]
-    for key in ("display_name", "category", "output", "output_name", "output_node"):
+    for key in ("display_name", "category", "output_node"):
         assert now[key] == before[key], key
+    for key in ("output", "output_name"):
+        assert now[key][: len(before[key])] == before[key], key
     for section in ("required", "optional"):
         assert now["input_order"].get(section) == before["input_order"].get(section), section
         for name, spec in before["input"].get(section, {}).items():
@@ -138,7 +142,7 @@ def test_root_package_loads_the_way_comfyui_imports_it(tmp_path):
     assert not loaded["classic"]
     assert loaded["comfy_nodes_kept"]
     web = ROOT / loaded["web"]
-    assert sorted(p.name for p in web.glob("*.js")) == ["audiogen.js"]
+    assert sorted(p.name for p in web.glob("*.js")) == ["audiogen.js", "token_count.js"]
 
 
 def test_web_extension_targets_existing_nodes():
@@ -151,3 +155,17 @@ def test_web_extension_targets_existing_nodes():
     assert "AUDIO_UI" in script and '"AudioGenMixer"' in script
     for node_id in ("AudioGenTextEncode", "AudioGenSampler", "AudioGenDurationFromVideo"):
         assert f'"{node_id}"' in script
+
+
+def test_token_count_script_asks_the_packs_route_for_the_composer():
+    from audiogen_core.prompt import VIEWS
+    from nodes.routes import ROUTE
+
+    script = (ROOT / "web" / "token_count.js").read_text(encoding="utf-8")
+    assert 'from "../../scripts/api.js"' in script and f'"{ROUTE}"' in script
+    assert set(re.findall(r'"(AudioGen[A-Za-z]+)"', script)) == {
+        "AudioGenCaptionComposer",
+        "AudioGenTextEncoderLoader",
+    }
+    # The composer's views, in the order the route expects them.
+    assert "const VIEWS = [" + ", ".join(f'"{view}"' for view in VIEWS) + "];" in script

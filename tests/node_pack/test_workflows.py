@@ -283,15 +283,19 @@ def test_stems_are_generated_per_view_and_mixed(comfy_run):
     for i in range(3):
         (stem,) = output_of(workflow, run, "AudioGenDecode", i)
         assert stem["waveform"].shape == (1, 1, 8 * 16000)
-    mixed, report = output_of(workflow, run, "AudioGenMixer")
+    # The picture output came after these two; a graph saved before it still runs.
+    mixed, report, picture = output_of(workflow, run, "AudioGenMixer")
     assert mixed["sample_rate"] == 48000 and mixed["waveform"].shape == (1, 2, 8 * 48000)
     assert "8.00 s, 48 kHz stereo" in report
+    assert picture.shape == (1, 720, 1280, 3)
     (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
     info = sf.info(saved)
     assert (info.samplerate, info.frames, info.channels) == (48000, 8 * 48000, 2)
     mixer_id = str(nodes_of(workflow, "AudioGenMixer")[0]["id"])
     (preview,) = run.ui[mixer_id]["audio"]
     assert (Path(folder_paths.get_temp_directory()) / preview["filename"]).is_file()
+    (shown,) = run.ui[mixer_id]["images"]
+    assert (Path(folder_paths.get_temp_directory()) / shown["filename"]).is_file()
 
 
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
