@@ -131,11 +131,10 @@ def _wipe_lowvram_weight(module: torch.nn.Module) -> None:
 
 class StandInModelPatcher:
     """comfy.model_patcher.ModelPatcher without weight patches (LoRA) and hooks: what it writes
-    on the managed module, and its complete and partial (low-VRAM) loading and unloading."""
+    on the managed module, and its complete and partial (low-VRAM) loading and unloading.
+    Signatures as ComfyUI's, unannotated (checked against the recorded ones)."""
 
-    def __init__(
-        self, model, load_device, offload_device, size=0, weight_inplace_update=False
-    ) -> None:
+    def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
         self.size = size
         self.model = model
         if not hasattr(model, "device") or model.device is None:
@@ -153,13 +152,13 @@ class StandInModelPatcher:
             if not hasattr(model, name):
                 setattr(model, name, value)
 
-    def model_size(self) -> int:
+    def model_size(self):
         if self.size > 0:
             return self.size
         self.size = module_size(self.model)
         return self.size
 
-    def loaded_size(self) -> int:
+    def loaded_size(self):
         return self.model.model_loaded_weight_memory
 
     def current_loaded_device(self):
@@ -167,7 +166,7 @@ class StandInModelPatcher:
 
     def load(
         self, device_to=None, lowvram_model_memory=0, force_patch_weights=False, full_load=False
-    ) -> None:
+    ):
         mem_counter = 0
         lowvram_counter = 0
         load_completely = []
@@ -206,7 +205,7 @@ class StandInModelPatcher:
         self.model.model_loaded_weight_memory = mem_counter
         self.model.current_weight_patches_uuid = self.patches_uuid
 
-    def partially_load(self, device_to, extra_memory=0, force_patch_weights=False) -> int:
+    def partially_load(self, device_to, extra_memory=0, force_patch_weights=False):
         self.unpatch_model(self.offload_device, unpatch_weights=False)
         if not self.model.model_lowvram and self.model.model_loaded_weight_memory > 0:
             return 0
@@ -215,7 +214,7 @@ class StandInModelPatcher:
         self.load(device_to, lowvram_model_memory=current_used + extra_memory, full_load=full_load)
         return self.model.model_loaded_weight_memory - current_used
 
-    def unpatch_model(self, device_to=None, unpatch_weights=True) -> None:
+    def unpatch_model(self, device_to=None, unpatch_weights=True):
         """ComfyUI's full unload: ``module.to(device_to)`` on the managed module, in place."""
         if not unpatch_weights:
             return
@@ -287,7 +286,7 @@ class StandInComfy:
         force_patch_weights=False,
         minimum_memory_required=None,
         force_full_load=False,
-    ) -> None:
+    ):
         """Records the call; loads each model completely, or partially when
         ``lowvram_model_memory`` is set (ComfyUI's low/normal-VRAM states)."""
         self.load_calls.append(
