@@ -30,13 +30,14 @@ PRECISION_TOOLTIP = (
 )
 ALIASES = ("audiogen", "dasheng", "text to audio", "load audio model")
 WEIGHT_DTYPE_CHOICES = ("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2")
-# Full-size weight memory per option with bf16 compute (benchmarks/RESULTS.md, "Weight
-# storage dtypes"); fp32 compute doubles the default figure.
+# Full-size weight memory per option in bf16 precision (benchmarks/RESULTS.md, "Weight storage
+# dtypes"); in fp32 precision "default" doubles.
 WEIGHT_MEMORY = {
-    "AudioGenModelLoader": "default 4.07 GiB (fp32: 8.14), bf16/fp16 4.07, fp8 2.04",
-    "AudioGenTextEncoderLoader": "default 0.64 GiB (fp32: 1.27), bf16/fp16 0.64, fp8 0.35",
-    "AudioGenAudioTokenizerLoader": "decoder: default 0.32 GiB (fp32: 0.65), bf16/fp16 0.32, "
-    "fp8 0.16",
+    "AudioGenModelLoader": "default, bf16, fp16 4.07 GiB; fp8 2.04 (fp32 precision, default: 8.14)",
+    "AudioGenTextEncoderLoader": "default, bf16, fp16 0.64 GiB; fp8 0.35 (fp32 precision, "
+    "default: 1.27)",
+    "AudioGenAudioTokenizerLoader": "decoder: default, bf16, fp16 0.32 GiB; fp8 0.16 (fp32 "
+    "precision, default: 0.65)",
 }
 
 
@@ -60,7 +61,7 @@ def _weight_dtype_input(node_id: str) -> io.Combo.Input:
         tooltip="How the Linear and convolution weights are stored; they are cast to the "
         "precision above as each layer runs. default: in the precision itself. fp8 halves "
         "bf16's memory at a small loss of accuracy (fp8_e4m3fn is the closer of the two). "
-        f"Weight memory at full size: {WEIGHT_MEMORY[node_id]}.",
+        f"Weight memory at full size in bf16 precision: {WEIGHT_MEMORY[node_id]}.",
     )
 
 
