@@ -68,12 +68,13 @@ def _load(
     precision: str,
     weight_dtype: str,
     offload_kind: str,
-) -> tuple[Any, torch.device, torch.device, dict]:
-    """``(component, load device, offload device, ManagedModel fields)`` for a loader's widgets.
+) -> tuple[ManagedModel, torch.device, torch.device]:
+    """The loaded component (no patchers yet), and its load and offload devices.
 
-    "auto" precision is chosen for the device the model computes on, not where it rests. The
-    layers are ComfyUI's inside ComfyUI (``comfy_compat.operations_for``), so it can load the
-    model partially; outside, the core's default.
+    "auto" precision is chosen for the device the model computes on, not where it rests.
+    ``weight_dtype`` is the loader's option ("default", "bf16", "fp8_e4m3fn", ...). The layers
+    are ComfyUI's inside ComfyUI (``comfy_compat.operations_for``), so it can load the model
+    partially; outside, the core's default.
     """
     load_device, offload_device = comfy_compat.compute_devices(device, offload_kind)
     dtype = resolve_dtype(precision, load_device)
@@ -86,8 +87,8 @@ def _load(
         operations=comfy_compat.operations_for(dtype, storage),
         weight_dtype=storage,
     )
-    fields = dict(component=component, folder=folder, dtype=dtype, weight_dtype=storage)
-    return component, load_device, offload_device, fields
+    managed = ManagedModel(component=component, folder=folder, dtype=dtype, weight_dtype=storage)
+    return managed, load_device, offload_device
 
 
 def load_managed(
@@ -101,29 +102,27 @@ def load_managed(
 ) -> ManagedModel:
     """Load a component where ComfyUI wants it parked and wrap it for model management.
 
-    ``weight_dtype`` is the loader's option ("default", "bf16", "fp8_e4m3fn", ...).
     ``module_of`` gives the torch module to manage (the text encoder keeps it in ``.model``).
     """
-    component, load_device, offload_device, fields = _load(
+    managed, load_device, offload_device = _load(
         loader, folder, device, precision, weight_dtype, offload_kind
     )
-    patcher = comfy_compat.make_patcher(module_of(component), load_device, offload_device)
-    return ManagedModel(**fields, patcher=patcher)
+    module = module_of(managed.component)
+    managed.patcher = comfy_compat.make_patcher(module, load_device, offload_device)
+    return managed
 
 
 def load_managed_generator(
     loader: Callable[..., Any], folder: Path, device: str, precision: str, weight_dtype: str
 ) -> ManagedModel:
     """Load the generator with one patcher for its sampling side and one for its text side."""
-    generator, load_device, offload_device, fields = _load(
+    managed, load_device, offload_device = _load(
         loader, folder, device, precision, weight_dtype, "unet"
     )
-    sampling_side, text_side = generator_parts(generator)
-    return ManagedModel(
-        **fields,
-        patcher=comfy_compat.make_patcher(sampling_side, load_device, offload_device),
-        text_side=comfy_compat.make_patcher(text_side, load_device, offload_device),
-    )
+    sampling_side, text_side = generator_parts(managed.component)
+    managed.patcher = comfy_compat.make_patcher(sampling_side, load_device, offload_device)
+    managed.text_side = comfy_compat.make_patcher(text_side, load_device, offload_device)
+    return managed
 
 
 def ready(*patchers: Any, memory_required: int = 0) -> None:
