@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent
 
 from . import common
-from .managed import ManagedModel, ready
+from .managed import ManagedModel, decoding_memory, ready
 
 ALIASES = ("audiogen", "vae decode audio", "vocoder", "latent to audio")
 
@@ -43,7 +43,7 @@ class AudioGenDecode(io.ComfyNode):
     @classmethod
     def execute(cls, audio_tokenizer: ManagedModel, latent: AudioLatent) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
-            ready(audio_tokenizer.patcher)
+            ready(audio_tokenizer.patcher, memory_required=decoding_memory(audio_tokenizer, latent))
             pipe = AudioGenPipeline(audio_tokenizer=audio_tokenizer.component)
             waveform = pipe.decode(latent)
         return io.NodeOutput({"waveform": waveform, "sample_rate": pipe.sample_rate})

@@ -1,7 +1,8 @@
 """ComfyUI's services when ComfyUI runs, small stand-ins when it does not (tests, scripts).
 
 The nodes reach ComfyUI only through this module: model folders (``folder_paths``), the
-temp directory and its file naming, the progress bar, interruption and model management.
+temp directory and its file naming, the progress bar, interruption, the layer classes models
+are built from (``comfy.ops``) and model management.
 Each name below is looked up at call time, so tests can swap in a stand-in ComfyUI module
 with ``monkeypatch.setattr(comfy_compat, "folder_paths", fake)``.
 """
@@ -26,10 +27,12 @@ except ImportError:
 try:
     import comfy.model_management as model_management
     import comfy.model_patcher as model_patcher
+    import comfy.ops as comfy_ops
     import comfy.utils as comfy_utils
 except ImportError:
     model_management = None
     model_patcher = None
+    comfy_ops = None
     comfy_utils = None
 
 
@@ -141,35 +144,44 @@ def compute_devices(device: str, offload_kind: str) -> tuple[torch.device, torch
     return load, torch.device(offload)
 
 
-class AudioGenModule(torch.nn.Module):
-    """Holds a core module for ComfyUI's ModelPatcher (its log says "Requested to load
-    AudioGenModule").
+def operations_for(dtype: torch.dtype, weight_dtype: torch.dtype | None):
+    """The layer classes to build a model with, for the core loaders' ``operations=``.
 
-    The patcher writes bookkeeping attributes on the module it manages (``device``,
-    ``model_loaded_weight_memory``, ...), and our modules expose ``device`` as a read-only
-    property, so the patcher gets this plain container instead.
+    Inside ComfyUI its own: ``manual_cast`` when the weights are stored in another dtype than
+    the one they compute in (fp8 or bf16 storage), else ``disable_weight_init``. Both let
+    ComfyUI's ModelPatcher load a model partially (low VRAM): it leaves some layers' weights
+    on the offload device and switches on their cast-on-the-fly path. Not ``pick_operations``:
+    with ``--fast`` it may return ComfyUI's fp8 matrix-multiply layers, which expect its scaled
+    fp8 checkpoints. Outside ComfyUI None: the core's default (torch's layers, or its own
+    casting ones when the two dtypes differ).
     """
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
+    if comfy_ops is None:
+        return None
+    if weight_dtype is not None and weight_dtype != dtype:
+        return comfy_ops.manual_cast
+    return comfy_ops.disable_weight_init
 
 
 def make_patcher(module: torch.nn.Module, load_device: torch.device, offload_device: torch.device):
-    """A ComfyUI ModelPatcher for ``module``, or None outside ComfyUI."""
+    """A ComfyUI ModelPatcher for ``module`` (a core model, whose ``device`` it may assign), or
+    None outside ComfyUI."""
     if model_patcher is None:
         return None
     return model_patcher.ModelPatcher(
-        AudioGenModule(module), load_device=load_device, offload_device=offload_device
+        module, load_device=load_device, offload_device=offload_device
     )
 
 
-def load_to_compute_device(patchers: list) -> None:
-    """Let ComfyUI move these models onto the GPU (evicting others if it must).
+def load_to_compute_device(patchers: list, memory_required: int) -> None:
+    """Let ComfyUI put these models on their compute device for a call needing
+    ``memory_required`` bytes beyond the weights.
 
-    A full load, because our modules are plain torch modules: ComfyUI's partial "lowvram"
-    loading only works for layers built with its own casting ops.
+    ComfyUI first offloads other models until the weights and that much fit, then loads ours
+    completely, or partially when they still do not fit (low VRAM): the layers left offloaded
+    cast their weights onto the GPU as they run. ``minimum_memory_required`` is left to its
+    default, the same figure: our calls cannot be split into smaller ones the way ComfyUI's
+    sampler splits a batch.
     """
     patchers = [p for p in patchers if p is not None]
     if patchers and model_management is not None:
-        model_management.load_models_gpu(patchers, force_full_load=True)
+        model_management.load_models_gpu(patchers, memory_required=memory_required)

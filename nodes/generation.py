@@ -10,7 +10,7 @@ from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
 from audiogen_core.prompt import token_report
 
 from . import comfy_compat, common
-from .managed import ManagedModel, ready
+from .managed import ManagedModel, prompt_encoding_memory, ready, sampling_memory
 
 ALIASES = ("text to audio", "sound effects", "foley", "tts", "speech", "music", "ambience")
 
@@ -60,7 +60,8 @@ class AudioGenTextEncode(io.ComfyNode):
         cls, text_encoder: ManagedModel, model: ManagedModel, prompt: str
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
-            ready(text_encoder.patcher, model.text_side)
+            needed = prompt_encoding_memory(text_encoder, model, prompt)
+            ready(text_encoder.patcher, model.text_side, memory_required=needed)
             pipe = AudioGenPipeline(generator=model.component, text_encoder=text_encoder.component)
             cond = pipe.encode_prompt(prompt)
         seconds = float(cond.predicted_duration_s[0])
@@ -173,7 +174,8 @@ class AudioGenSampler(io.ComfyNode):
                     f"duration_s is {duration_s}: use 0 for the predicted length "
                     f"or a length in seconds up to {MAX_DURATION_S:g}."
                 )
-            ready(model.patcher)
+            needed = sampling_memory(model, conditioning, duration_s, batch_size, guidance)
+            ready(model.patcher, memory_required=needed)
             pipe = AudioGenPipeline(generator=model.component)
             latent = pipe.sample(
                 conditioning,

@@ -29,11 +29,39 @@ PRECISION_TOOLTIP = (
     "on the CPU. fp32 is the reference; bf16/fp16 halve the memory."
 )
 ALIASES = ("audiogen", "dasheng", "text to audio", "load audio model")
+WEIGHT_DTYPE_CHOICES = ("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2")
+# Full-size weight memory per option in bf16 precision (benchmarks/RESULTS.md, "Weight storage
+# dtypes"); in fp32 precision "default" doubles.
+WEIGHT_MEMORY = {
+    "AudioGenModelLoader": "default, bf16, fp16 4.07 GiB; fp8 2.04 (fp32 precision, default: 8.14)",
+    "AudioGenTextEncoderLoader": "default, bf16, fp16 0.64 GiB; fp8 0.35 (fp32 precision, "
+    "default: 1.27)",
+    "AudioGenAudioTokenizerLoader": "decoder: default, bf16, fp16 0.32 GiB; fp8 0.16 (fp32 "
+    "precision, default: 0.65)",
+}
 
 
 def _folder_input(name: str, kind: SnapshotKind, tooltip: str) -> io.Combo.Input:
     return io.Combo.Input(
         name, options=model_paths.list_snapshots(kind), default=kind.folder_name, tooltip=tooltip
+    )
+
+
+def _weight_dtype_input(node_id: str) -> io.Combo.Input:
+    """The storage dtype of the matrix weights, apart from the compute precision.
+
+    Optional with a default, so a graph or API prompt saved before the option existed runs
+    unchanged (the frontend gives the missing trailing widget its default).
+    """
+    return io.Combo.Input(
+        "weight_dtype",
+        options=list(WEIGHT_DTYPE_CHOICES),
+        default="default",
+        optional=True,
+        tooltip="How the Linear and convolution weights are stored; they are cast to the "
+        "precision above as each layer runs. default: in the precision itself. fp8 halves "
+        "bf16's memory at a small loss of accuracy (fp8_e4m3fn is the closer of the two). "
+        f"Weight memory at full size in bf16 precision: {WEIGHT_MEMORY[node_id]}.",
     )
 
 
@@ -75,6 +103,7 @@ class AudioGenModelLoader(io.ComfyNode):
                     "(config.json + safetensors) in models/audiogen/.",
                 ),
                 *_compute_inputs(),
+                _weight_dtype_input("AudioGenModelLoader"),
             ],
             outputs=[
                 common.Model.Output(
@@ -85,10 +114,15 @@ class AudioGenModelLoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model: str, device: str, precision: str) -> io.NodeOutput:
+    def execute(
+        cls, model: str, device: str, precision: str, weight_dtype: str = "default"
+    ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(GENERATOR, model)
-            return io.NodeOutput(load_managed_generator(load_generator, folder, device, precision))
+            managed = load_managed_generator(
+                load_generator, folder, device, precision, weight_dtype
+            )
+            return io.NodeOutput(managed)
 
 
 class AudioGenTextEncoderLoader(io.ComfyNode):
@@ -114,6 +148,7 @@ class AudioGenTextEncoderLoader(io.ComfyNode):
                     "model, in models/audiogen/ or models/text_encoders/.",
                 ),
                 *_compute_inputs(),
+                _weight_dtype_input("AudioGenTextEncoderLoader"),
             ],
             outputs=[
                 common.TextEncoder.Output(
@@ -124,7 +159,9 @@ class AudioGenTextEncoderLoader(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, text_encoder: str, device: str, precision: str) -> io.NodeOutput:
+    def execute(
+        cls, text_encoder: str, device: str, precision: str, weight_dtype: str = "default"
+    ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(TEXT_ENCODER, text_encoder)
             managed = load_managed(
@@ -132,6 +169,7 @@ class AudioGenTextEncoderLoader(io.ComfyNode):
                 folder,
                 device,
                 precision,
+                weight_dtype,
                 "text_encoder",
                 module_of=lambda encoder: encoder.model,
             )
@@ -165,6 +203,7 @@ class AudioGenAudioTokenizerLoader(io.ComfyNode):
                     tooltip="Also load the audio encoder (about 630 M parameters), "
                     "needed only by AudioGen Encode Audio. Text-to-audio only decodes.",
                 ),
+                _weight_dtype_input("AudioGenAudioTokenizerLoader"),
             ],
             outputs=[
                 common.AudioTokenizer.Output(
@@ -177,12 +216,18 @@ class AudioGenAudioTokenizerLoader(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, audio_tokenizer: str, device: str, precision: str, load_encoder: bool
+        cls,
+        audio_tokenizer: str,
+        device: str,
+        precision: str,
+        load_encoder: bool,
+        weight_dtype: str = "default",
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(AUDIO_TOKENIZER, audio_tokenizer)
             loader = partial(load_audio_tokenizer, include_encoder=load_encoder)
-            return io.NodeOutput(load_managed(loader, folder, device, precision, "vae"))
+            managed = load_managed(loader, folder, device, precision, weight_dtype, "vae")
+            return io.NodeOutput(managed)
 
 
 NODES = (AudioGenModelLoader, AudioGenTextEncoderLoader, AudioGenAudioTokenizerLoader)

@@ -1,10 +1,11 @@
 """A loaded model as it travels between nodes, with ComfyUI's memory management attached.
 
 Loaders return a ``ManagedModel``; the nodes that compute call ``ready(...)`` with the parts
-they use, which inside ComfyUI moves those weights onto the GPU through ``load_models_gpu``
-(and lets ComfyUI offload them again when another model needs the memory, or on "Free model
-and node cache"). Outside ComfyUI the model already sits on its device and ``ready`` changes
-nothing.
+they use and what the call needs beyond the weights (``audiogen_core.memory``), which inside
+ComfyUI moves those weights onto the GPU through ``load_models_gpu``, completely or, when
+memory is short, partially (and lets ComfyUI offload them again when another model needs the
+memory, or on "Free model and node cache"). Outside ComfyUI the model already sits on its
+device and ``ready`` changes nothing.
 
 The generator is managed as two parts with one patcher each: the text side (projection and
 content adapter, about 12 M parameters, used by Text Encode) and the sampling side (the
@@ -22,7 +23,11 @@ from typing import Any
 
 import torch
 
+from audiogen_core import memory
 from audiogen_core.devices import resolve_dtype
+from audiogen_core.ops import weight_dtype_from_name
+from audiogen_core.pipeline import DECODE_CHUNK_FRAMES, AudioLatent, Conditioning
+from audiogen_core.windows import DEFAULT_WINDOW_S
 
 from . import comfy_compat
 
@@ -31,14 +36,16 @@ from . import comfy_compat
 class ManagedModel:
     """A core component (generator, text encoder or audio tokenizer) and where it came from.
 
-    ``patcher`` manages the whole component, or for the generator its sampling side;
-    ``text_side`` is the generator's text-side patcher (None for the other components).
-    Both are None outside ComfyUI.
+    ``dtype`` is the compute dtype, ``weight_dtype`` the storage dtype of the matrix weights
+    (None: the compute dtype). ``patcher`` manages the whole component, or for the generator
+    its sampling side; ``text_side`` is the generator's text-side patcher (None for the other
+    components). Both are None outside ComfyUI.
     """
 
     component: Any
     folder: Path
     dtype: torch.dtype
+    weight_dtype: torch.dtype | None = None
     patcher: Any = None
     text_side: Any = None
 
@@ -54,46 +61,121 @@ def generator_parts(generator: torch.nn.Module) -> tuple[torch.nn.Module, torch.
     return generator.backbone, generator.conditioner
 
 
-def load_managed(
-    loader: Callable[[Path, torch.device, torch.dtype], Any],
+def _load(
+    loader: Callable[..., Any],
     folder: Path,
     device: str,
     precision: str,
+    weight_dtype: str,
+    offload_kind: str,
+) -> tuple[ManagedModel, torch.device, torch.device]:
+    """The loaded component (no patchers yet), and its load and offload devices.
+
+    "auto" precision is chosen for the device the model computes on, not where it rests.
+    ``weight_dtype`` is the loader's option ("default", "bf16", "fp8_e4m3fn", ...). The layers
+    are ComfyUI's inside ComfyUI (``comfy_compat.operations_for``), so it can load the model
+    partially; outside, the core's default.
+    """
+    load_device, offload_device = comfy_compat.compute_devices(device, offload_kind)
+    dtype = resolve_dtype(precision, load_device)
+    storage = weight_dtype_from_name(weight_dtype)
+    storage = None if storage == dtype else storage
+    component = loader(
+        folder,
+        offload_device,
+        dtype,
+        operations=comfy_compat.operations_for(dtype, storage),
+        weight_dtype=storage,
+    )
+    managed = ManagedModel(component=component, folder=folder, dtype=dtype, weight_dtype=storage)
+    return managed, load_device, offload_device
+
+
+def load_managed(
+    loader: Callable[..., Any],
+    folder: Path,
+    device: str,
+    precision: str,
+    weight_dtype: str,
     offload_kind: str,
     module_of: Callable[[Any], torch.nn.Module] = lambda component: component,
 ) -> ManagedModel:
     """Load a component where ComfyUI wants it parked and wrap it for model management.
 
-    "auto" precision is chosen for the device the model computes on, not where it rests.
     ``module_of`` gives the torch module to manage (the text encoder keeps it in ``.model``).
     """
-    load_device, offload_device = comfy_compat.compute_devices(device, offload_kind)
-    dtype = resolve_dtype(precision, load_device)
-    component = loader(folder, offload_device, dtype)
-    patcher = comfy_compat.make_patcher(module_of(component), load_device, offload_device)
-    return ManagedModel(component=component, folder=folder, dtype=dtype, patcher=patcher)
+    managed, load_device, offload_device = _load(
+        loader, folder, device, precision, weight_dtype, offload_kind
+    )
+    module = module_of(managed.component)
+    managed.patcher = comfy_compat.make_patcher(module, load_device, offload_device)
+    return managed
 
 
 def load_managed_generator(
-    loader: Callable[[Path, torch.device, torch.dtype], Any],
-    folder: Path,
-    device: str,
-    precision: str,
+    loader: Callable[..., Any], folder: Path, device: str, precision: str, weight_dtype: str
 ) -> ManagedModel:
     """Load the generator with one patcher for its sampling side and one for its text side."""
-    load_device, offload_device = comfy_compat.compute_devices(device, "unet")
-    dtype = resolve_dtype(precision, load_device)
-    generator = loader(folder, offload_device, dtype)
-    sampling_side, text_side = generator_parts(generator)
-    return ManagedModel(
-        component=generator,
-        folder=folder,
-        dtype=dtype,
-        patcher=comfy_compat.make_patcher(sampling_side, load_device, offload_device),
-        text_side=comfy_compat.make_patcher(text_side, load_device, offload_device),
+    managed, load_device, offload_device = _load(
+        loader, folder, device, precision, weight_dtype, "unet"
+    )
+    sampling_side, text_side = generator_parts(managed.component)
+    managed.patcher = comfy_compat.make_patcher(sampling_side, load_device, offload_device)
+    managed.text_side = comfy_compat.make_patcher(text_side, load_device, offload_device)
+    return managed
+
+
+def ready(*patchers: Any, memory_required: int = 0) -> None:
+    """Put these managed parts on their compute device together (they are used in one call
+    that needs ``memory_required`` bytes beyond the weights)."""
+    comfy_compat.load_to_compute_device(list(patchers), memory_required)
+
+
+# --------------------------------------------------------------------------- memory estimates
+# What each node's call needs beyond the weights, for ``ready``: the core's estimates with the
+# shapes the call will have.
+
+
+def prompt_encoding_memory(text_encoder: ManagedModel, model: ManagedModel, prompt: str) -> int:
+    """Text Encode: the T5 forward and the generator's conditioner, for this prompt's tokens."""
+    encoder, generator = text_encoder.component, model.component
+    tokenizer = generator.tokenizer or encoder.tokenizer
+    ids, _, _ = tokenizer.tokenize([prompt], encoder.max_length)
+    return memory.prompt_encoding_bytes(encoder.model, generator, 1, int(ids.shape[1]))
+
+
+def sampling_memory(
+    model: ManagedModel,
+    conditioning: Conditioning,
+    duration_s: float | None,
+    variations: int,
+    guidance: float,
+    window_s: float | None = DEFAULT_WINDOW_S,
+) -> int:
+    """The Sampler: every item of the batch at the longest length, or one window's frames for
+    a clip sampled window by window; guidance above 1 doubles the DiT batch."""
+    generator = model.component
+    rate = int(generator.frame_rate)
+    if duration_s:
+        frames = max(1, round(duration_s * rate))
+    else:
+        frames = max(conditioning.predicted_frames)
+    if window_s is not None:
+        frames = min(frames, round(window_s * rate))
+    return memory.sampling_bytes(
+        generator,
+        batch=conditioning.batch_size * variations,
+        frames=max(frames, 1),
+        context_tokens=int(conditioning.tensors.context.shape[1]),
+        guidance=guidance > 1.0,
     )
 
 
-def ready(*patchers: Any) -> None:
-    """Put these managed parts on their compute device together (they are used in one call)."""
-    comfy_compat.load_to_compute_device(list(patchers))
+def decoding_memory(audio_tokenizer: ManagedModel, latent: AudioLatent) -> int:
+    """Decode: one piece of ``AudioGenPipeline.decode`` (the latent, or a chunk and its context
+    frames on both sides when the latent is longer than a chunk)."""
+    tokenizer = audio_tokenizer.component
+    frames = int(latent.latent.shape[-1])
+    if frames > DECODE_CHUNK_FRAMES:
+        frames = DECODE_CHUNK_FRAMES + 2 * int(tokenizer.decode_context_frames)
+    return memory.decoding_bytes(tokenizer, latent.batch_size, frames)

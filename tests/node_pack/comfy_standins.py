@@ -3,8 +3,10 @@
 - ``StandInFolderPaths``: ``folder_paths`` over a temporary ComfyUI tree (models/, input/,
   output/, temp/), with ComfyUI's key registration and file-numbering rules.
 - ``StandInComfy``: ``comfy.model_management`` / ``comfy.model_patcher`` / ``comfy.utils``:
-  a ModelPatcher that writes its bookkeeping attributes on the module as the real one does,
-  ``load_models_gpu`` that records its calls, the interrupt flag and a recording ProgressBar.
+  a ModelPatcher that writes its bookkeeping attributes on the module and loads it completely
+  or partially as the real one does, ``load_models_gpu`` that records its calls (and can
+  simulate a GPU too small for the weights), the interrupt flag and a recording ProgressBar;
+  ``comfy.ops`` is tests/comfy_ops_standin.py.
 - ``CORE_NODES``: the core nodes the shipped workflows use (SaveAudio, PreviewAudio, LoadAudio,
   LoadVideo, GetVideoComponents, CreateVideo, SaveVideo) with ComfyUI 0.3.64's input and output
   definitions; audio is written with soundfile and video with the ffmpeg command line.
@@ -19,9 +21,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import comfy_ops_standin
 import numpy as np
 import soundfile as sf
 import torch
@@ -97,33 +102,145 @@ class InterruptProcessingException(Exception):
     pass
 
 
-class StandInModelPatcher:
-    """Writes the attributes comfy.model_patcher.ModelPatcher writes on the managed module."""
+def module_size(module: torch.nn.Module) -> int:
+    """comfy.model_management.module_size: bytes of the module's state dict."""
+    return sum(t.nelement() * t.element_size() for t in module.state_dict().values())
 
-    def __init__(self, model: torch.nn.Module, load_device, offload_device) -> None:
+
+def _load_list(model: torch.nn.Module) -> list[tuple[int, str, torch.nn.Module, list[str]]]:
+    """ModelPatcher._load_list: the modules loaded one by one (those holding parameters only
+    directly, or built from comfy.ops), with their sizes."""
+    loading = []
+    for name, module in model.named_modules():
+        params = [n for n, _ in module.named_parameters(recurse=False)]
+        skip = any(n not in params for n, _ in module.named_parameters(recurse=True))
+        if not skip and (hasattr(module, "comfy_cast_weights") or params):
+            loading.append((module_size(module), name, module, params))
+    return loading
+
+
+def _wipe_lowvram_weight(module: torch.nn.Module) -> None:
+    if hasattr(module, "prev_comfy_cast_weights"):
+        module.comfy_cast_weights = module.prev_comfy_cast_weights
+        del module.prev_comfy_cast_weights
+    if hasattr(module, "weight_function"):
+        module.weight_function = []
+    if hasattr(module, "bias_function"):
+        module.bias_function = []
+
+
+class StandInModelPatcher:
+    """comfy.model_patcher.ModelPatcher without weight patches (LoRA) and hooks: what it writes
+    on the managed module, and its complete and partial (low-VRAM) loading and unloading.
+    Signatures as ComfyUI's, unannotated (checked against the recorded ones)."""
+
+    def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
+        self.size = size
         self.model = model
-        self.load_device = load_device
-        self.offload_device = offload_device
         if not hasattr(model, "device") or model.device is None:
             model.device = offload_device
-        model.model_loaded_weight_memory = 0
-        model.lowvram_patch_counter = 0
-        model.model_lowvram = False
-        model.current_weight_patches_uuid = None
+        self.model_size()
+        self.load_device = load_device
+        self.offload_device = offload_device
+        self.patches_uuid = uuid.uuid4()
+        for name, value in (
+            ("model_loaded_weight_memory", 0),
+            ("lowvram_patch_counter", 0),
+            ("model_lowvram", False),
+            ("current_weight_patches_uuid", None),
+        ):
+            if not hasattr(model, name):
+                setattr(model, name, value)
 
-    def load(self) -> None:
-        self.model.to(self.load_device)
-        self.model.device = self.load_device
-        self.model.model_loaded_weight_memory = sum(
-            t.numel() * t.element_size() for t in self.model.state_dict().values()
-        )
+    def model_size(self):
+        if self.size > 0:
+            return self.size
+        self.size = module_size(self.model)
+        return self.size
 
-    def unpatch_model(self, device_to=None, unpatch_weights=True) -> None:
+    def loaded_size(self):
+        return self.model.model_loaded_weight_memory
+
+    def current_loaded_device(self):
+        return self.model.device
+
+    def load(
+        self, device_to=None, lowvram_model_memory=0, force_patch_weights=False, full_load=False
+    ):
+        mem_counter = 0
+        lowvram_counter = 0
+        load_completely = []
+        for module_mem, _name, module, _params in sorted(
+            _load_list(self.model), key=lambda x: (x[0], x[1]), reverse=True
+        ):
+            lowvram_weight = False
+            if not full_load and hasattr(module, "comfy_cast_weights"):
+                if mem_counter + module_mem >= lowvram_model_memory:
+                    lowvram_weight = True
+                    lowvram_counter += 1
+                    if hasattr(module, "prev_comfy_cast_weights"):
+                        continue
+            if lowvram_weight:
+                # Left on the offload device; the layer casts its weights as it runs.
+                module.weight_function = []
+                module.bias_function = []
+                module.prev_comfy_cast_weights = module.comfy_cast_weights
+                module.comfy_cast_weights = True
+            else:
+                if hasattr(module, "comfy_cast_weights"):
+                    _wipe_lowvram_weight(module)
+                if full_load or mem_counter + module_mem < lowvram_model_memory:
+                    mem_counter += module_mem
+                    load_completely.append(module)
+        for module in load_completely:
+            module.to(device_to)
+        if lowvram_counter > 0:
+            self.model.model_lowvram = True
+        else:
+            self.model.model_lowvram = False
+            if full_load:
+                self.model.to(device_to)
+                mem_counter = self.model_size()
+        self.model.device = device_to
+        self.model.model_loaded_weight_memory = mem_counter
+        self.model.current_weight_patches_uuid = self.patches_uuid
+
+    def partially_load(self, device_to, extra_memory=0, force_patch_weights=False):
+        self.unpatch_model(self.offload_device, unpatch_weights=False)
+        if not self.model.model_lowvram and self.model.model_loaded_weight_memory > 0:
+            return 0
+        full_load = self.model.model_loaded_weight_memory + extra_memory > self.model_size()
+        current_used = self.model.model_loaded_weight_memory
+        self.load(device_to, lowvram_model_memory=current_used + extra_memory, full_load=full_load)
+        return self.model.model_loaded_weight_memory - current_used
+
+    def unpatch_model(self, device_to=None, unpatch_weights=True):
         """ComfyUI's full unload: ``module.to(device_to)`` on the managed module, in place."""
+        if not unpatch_weights:
+            return
+        if self.model.model_lowvram:
+            for module in self.model.modules():
+                _wipe_lowvram_weight(module)
+            self.model.model_lowvram = False
+            self.model.lowvram_patch_counter = 0
+        self.model.current_weight_patches_uuid = None
         if device_to is not None:
             self.model.to(device_to)
             self.model.device = device_to
         self.model.model_loaded_weight_memory = 0
+
+    def detach(self, unpatch_all=True):
+        if unpatch_all:
+            self.unpatch_model(self.offload_device, unpatch_weights=unpatch_all)
+        return self.model
+
+
+@dataclass
+class LoadCall:
+    models: list
+    memory_required: int
+    minimum_memory_required: int | None
+    force_full_load: bool
 
 
 class StandInComfy:
@@ -132,7 +249,9 @@ class StandInComfy:
     InterruptProcessingException = InterruptProcessingException
 
     def __init__(self) -> None:
-        self.load_calls: list[tuple[list, bool]] = []
+        self.load_calls: list[LoadCall] = []
+        # Weight memory ComfyUI may use for a model on the GPU; None: everything fits.
+        self.lowvram_model_memory: int | None = None
         self.progress: list[tuple[int, int]] = []
         self.interrupt_after_updates: int | None = None
         self.interrupt_processing = False
@@ -160,10 +279,23 @@ class StandInComfy:
     text_encoder_offload_device = unet_offload_device
     vae_offload_device = unet_offload_device
 
-    def load_models_gpu(self, models: list, force_full_load: bool = False) -> None:
-        self.load_calls.append((list(models), force_full_load))
+    def load_models_gpu(
+        self,
+        models,
+        memory_required=0,
+        force_patch_weights=False,
+        minimum_memory_required=None,
+        force_full_load=False,
+    ):
+        """Records the call; loads each model completely, or partially when
+        ``lowvram_model_memory`` is set (ComfyUI's low/normal-VRAM states)."""
+        self.load_calls.append(
+            LoadCall(list(models), memory_required, minimum_memory_required, force_full_load)
+        )
+        budget = self.lowvram_model_memory
+        use = 1e32 if budget is None or force_full_load else max(budget, 0.1)
         for patcher in models:
-            patcher.load()
+            patcher.partially_load(patcher.load_device, use)
 
     def throw_exception_if_processing_interrupted(self) -> None:
         if self.interrupt_processing:
@@ -178,6 +310,7 @@ def install(monkeypatch, compat, base: Path) -> tuple[StandInFolderPaths, StandI
     monkeypatch.setattr(compat, "folder_paths", folder_paths)
     monkeypatch.setattr(compat, "model_management", comfy)
     monkeypatch.setattr(compat, "model_patcher", comfy)
+    monkeypatch.setattr(compat, "comfy_ops", comfy_ops_standin)
     monkeypatch.setattr(compat, "comfy_utils", comfy)
     return folder_paths, comfy
 

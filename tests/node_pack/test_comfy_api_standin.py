@@ -46,3 +46,18 @@ def test_signature_matches_comfyui(name):
 )
 def test_behaviour_matches_comfyui(section):
     assert OURS[section] == RECORDED[section]
+
+
+def test_model_management_stand_in_behaves_like_comfyuis():
+    # tests/fixtures/comfy_memory_0.3.64.json: record_comfy_memory.py in ComfyUI 0.3.64.
+    import comfy_ops_standin
+    from comfy_memory_probe import describe as describe_memory
+    from comfy_standins import StandInComfy
+
+    recorded = json.loads(
+        (Path(__file__).resolve().parents[1] / "fixtures" / "comfy_memory_0.3.64.json").read_text()
+    )
+    assert recorded.pop("comfyui") == "0.3.64"
+    standin_comfy = StandInComfy()
+    ours = describe_memory(standin_comfy, standin_comfy, comfy_ops_standin)
+    assert json.loads(json.dumps(ours)) == recorded

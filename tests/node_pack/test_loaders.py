@@ -76,16 +76,70 @@ def test_under_comfyui_models_are_handed_to_its_model_management(comfy):
     _, standin = comfy
     (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "auto", "auto")
     (text_encoder,) = run_node(AudioGenTextEncoderLoader, "flan-t5-large", "auto", "fp32")
-    # The generator's two sides each have a patcher: the DiT, and the conditioner.
-    assert model.patcher.model.inner is model.component.backbone
-    assert model.text_side.model.inner is model.component.conditioner
-    assert model.text_side.model.inner.content_adapter is model.component.content_adapter
-    # The patcher's bookkeeping lands on the box, not on the generator's read-only .device.
+    # The generator's two sides each have a patcher: the DiT, and the conditioner, wrapped
+    # directly; the patcher's bookkeeping lands on the core modules themselves.
+    assert model.patcher.model is model.component.backbone
+    assert model.text_side.model is model.component.conditioner
+    assert model.text_side.model.content_adapter is model.component.content_adapter
     assert model.patcher.model.device == torch.device("cpu")
-    assert text_encoder.patcher.model.inner is text_encoder.component.model
+    assert model.patcher.model.model_loaded_weight_memory == 0
+    assert text_encoder.patcher.model is text_encoder.component.model
     assert text_encoder.text_side is None
 
-    ready(text_encoder.patcher, model.text_side)
-    ((patchers, full_load),) = standin.load_calls
-    assert patchers == [text_encoder.patcher, model.text_side] and full_load
+    ready(text_encoder.patcher, model.text_side, memory_required=1234)
+    (call,) = standin.load_calls
+    assert call.models == [text_encoder.patcher, model.text_side]
+    assert call.memory_required == 1234 and not call.force_full_load
     assert model.text_side.model.model_loaded_weight_memory > 0
+    assert not model.text_side.model.model_lowvram
+
+
+def test_assigned_device_is_what_the_patcher_wrote(comfy):
+    (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "auto", "fp32")
+    backbone = model.component.backbone
+    backbone.device = torch.device("meta")  # as ModelPatcher.load(device_to=...) writes it
+    assert model.component.device == torch.device("meta")
+    backbone.device = None
+    assert model.component.device == torch.device("cpu")  # where the weights are
+
+
+@pytest.mark.parametrize(
+    ("weight_dtype", "stored", "layers"),
+    [
+        ("default", torch.float32, "disable_weight_init"),
+        ("bf16", torch.bfloat16, "manual_cast"),
+        ("fp8_e5m2", torch.float8_e5m2, "manual_cast"),
+    ],
+)
+def test_loaders_build_with_comfyuis_layers_in_the_weight_dtype(
+    comfy, weight_dtype, stored, layers
+):
+    import comfy_ops_standin
+
+    ops = getattr(comfy_ops_standin, layers)
+    (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "auto", "fp32", weight_dtype)
+    (text_encoder,) = run_node(
+        AudioGenTextEncoderLoader, "flan-t5-large", "auto", "fp32", weight_dtype
+    )
+    (tokenizer,) = run_node(
+        AudioGenAudioTokenizerLoader, "dashengtokenizer", "auto", "fp32", False, weight_dtype
+    )
+    for module in (model.component, text_encoder.component.model, tokenizer.component):
+        linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+        assert linears and all(isinstance(m, ops.Linear) for m in linears)
+        assert {m.weight.dtype for m in linears} == {stored}
+    assert model.dtype == torch.float32
+    assert model.weight_dtype == (None if weight_dtype == "default" else stored)
+
+
+def test_weight_dtype_standalone_uses_the_cores_layers(standalone):
+    from audiogen_core.ops import CastOps
+
+    (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "cpu", "bf16", "fp8_e4m3fn")
+    linears = [m for m in model.component.modules() if isinstance(m, torch.nn.Linear)]
+    assert all(isinstance(m, CastOps.Linear) for m in linears)
+    assert {m.weight.dtype for m in linears} == {torch.float8_e4m3fn}
+    # The storage dtype equal to the compute dtype is the plain default.
+    (same,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "cpu", "bf16", "bf16")
+    assert same.weight_dtype is None
+    assert not any(isinstance(m, CastOps.Linear) for m in same.component.modules())

@@ -103,6 +103,23 @@ def test_workflow_matches_the_node_definitions(name, folder, registry):
         assert sampler["widgets_values"][2:5] == [25, 5.0, -1.0]  # recommended settings
 
 
+def test_saved_loaders_get_the_later_weight_dtype_option_at_its_default(registry):
+    # 0.1.0 saved [folder, device, precision(, load_encoder)]; weight_dtype came after.
+    for name in ("audiogen-text-to-scene", "audiogen-audio-roundtrip"):
+        workflow = load(name, "saved-0.1.0")
+        prompt = to_prompt(workflow, registry)
+        loaders = [n for n in workflow["nodes"] if n["type"].endswith("Loader")]
+        assert loaders
+        for node in loaders:
+            inputs = prompt[str(node["id"])]["inputs"]
+            assert inputs["weight_dtype"] == "default"
+            assert inputs["precision"] == node["widgets_values"][2]
+    # A graph missing a value that is not a later optional one is still refused.
+    workflow = load("audiogen-text-to-scene", "saved-0.1.0")
+    nodes_of(workflow, "AudioGenModelLoader")[0]["widgets_values"].pop()
+    assert any("widget values for" in p for p in check_workflow(workflow, registry))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_workflow_has_a_small_jpeg_thumbnail(name):
     thumbnail = WORKFLOWS / f"{name}.jpg"

@@ -128,7 +128,9 @@ def _check_widgets(node: dict, node_class: type, where: str, problems: Problems)
     slots = widget_slots(node_class)
     extra = values[len(slots) :]
     frontend_only = getattr(node_class, "FRONTEND_WIDGETS", ())
-    if len(values) < len(slots):
+    # A graph saved before optional widgets were appended lacks their values; the frontend
+    # gives those widgets their defaults. Any other missing value misaligns the rest.
+    if len(values) < len(slots) and any(s is None or s.required for s in slots[len(values) :]):
         problems.add(where, f"{len(values)} widget values for {len(slots)} widgets")
         return
     if len(extra) > len(frontend_only) and any(v is not None for v in extra):
@@ -262,11 +264,12 @@ def to_prompt(workflow: dict, registry: dict[str, type]) -> dict[str, dict]:
     for node in workflow["nodes"]:
         node_class = registry[node["type"]]
         values = node.get("widgets_values", [])
+        slots = widget_slots(node_class)
         inputs = {
-            spec.name: value
-            for spec, value in zip(widget_slots(node_class), values, strict=False)
-            if spec is not None
+            spec.name: value for spec, value in zip(slots, values, strict=False) if spec is not None
         }
+        for spec in slots[len(values) :]:  # widgets the graph predates: their defaults
+            inputs[spec.name] = spec.options["default"]
         for entry in node.get("inputs", []):
             if entry.get("link") is not None:
                 link = links[entry["link"]]
