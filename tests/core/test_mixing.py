@@ -74,9 +74,11 @@ def music(tmp_path_factory) -> tuple[np.ndarray, int]:
 
 @pytest.fixture(scope="module")
 def noise(tmp_path_factory) -> tuple[np.ndarray, int]:
-    """sox pink noise, mono 48 kHz, 5 s."""
+    """sox pink noise, mono 48 kHz, 5 s; the same noise on every run (-R), so the comparison
+    with ffmpeg's meter does not depend on a random draw."""
     path = tmp_path_factory.mktemp("audio") / "noise.wav"
-    args = ["-n", "-r", "48000", "-c", "1", str(path), "synth", "5", "pinknoise", "vol", "0.3"]
+    args = ["-R", "-n", "-r", "48000", "-c", "1", str(path)]
+    args += ["synth", "5", "pinknoise", "vol", "0.3"]
     subprocess.run([_tool("sox"), *args], check=True)
     return _read(path)
 
