@@ -120,9 +120,7 @@ def _load_in_fresh_process(path: Path, dtype: str) -> dict:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")
 @pytest.mark.parametrize(("dtype", "divisor"), [("bfloat16", 2), ("float32", 1)])
-def test_peak_memory_is_the_target_weights_plus_a_bounded_working_set(
-    checkpoint, dtype, divisor
-):
+def test_peak_memory_is_the_target_weights_plus_a_bounded_working_set(checkpoint, dtype, divisor):
     path, fp32_bytes = checkpoint
     result = _load_in_fresh_process(path, dtype)
     target_bytes = fp32_bytes // divisor
