@@ -7,6 +7,7 @@ printed as one clear message with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -210,6 +211,19 @@ class _StepPrinter:
         sys.stderr.flush()
 
 
+def _precision(args: argparse.Namespace):
+    """Device and dtype for the run, with a line saying what "auto" chose and why."""
+    from .devices import auto_dtype, dtype_name, resolve_device, resolve_dtype
+
+    device = resolve_device(args.device)
+    if args.dtype == "auto":
+        dtype, reason = auto_dtype(device)
+        print(f"precision: {dtype_name(dtype)} on {device} (auto: {reason})", file=sys.stderr)
+    else:
+        dtype = resolve_dtype(args.dtype, device)
+    return device, dtype
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .pipeline import AudioGenPipeline
 
@@ -217,15 +231,20 @@ def _generate(args: argparse.Namespace) -> int:
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
     print(f"prompt: {prompt}", file=sys.stderr)
+    device, dtype = _precision(args)
     pipe = AudioGenPipeline.load(
         folders["generator"],
         folders["text_encoder"],
         folders["audio_tokenizer"],
-        device=args.device,
-        dtype=args.dtype,
+        device=device,
+        dtype=dtype,
     )
-    result = pipe.generate(
-        prompt,
+    cond = pipe.encode_prompt(prompt)
+    # The text encoder is not needed for sampling or decoding: free it (1.3 GB in fp32) first.
+    pipe.text_encoder = None
+    gc.collect()
+    latent = pipe.sample(
+        cond,
         seed=args.seed,
         steps=args.steps,
         guidance=args.guidance,
@@ -234,12 +253,13 @@ def _generate(args: argparse.Namespace) -> int:
         num_variations=args.variations,
         callback=_StepPrinter(),
     )
+    waveform = pipe.decode(latent)
     for i, path in enumerate(paths):
-        samples = result.waveform[i, 0, : result.num_samples[i]].numpy()
-        _write_wav(path, samples, result.sample_rate, args.format)
+        samples = waveform[i, 0, : latent.num_samples[i]].numpy()
+        _write_wav(path, samples, latent.sample_rate, args.format)
         print(
-            f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
-            f"{result.sample_rate} Hz, seed {result.seeds[i]})",
+            f"wrote {path} ({len(samples) / latent.sample_rate:.3f} s, "
+            f"{latent.sample_rate} Hz, seed {latent.seeds[i]})",
             file=sys.stderr,
         )
     return 0

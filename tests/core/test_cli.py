@@ -149,3 +149,46 @@ def test_download_failure_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
     assert "Traceback" not in result.stderr
     assert "Downloading mispeech/Dasheng-AudioGen" in result.stderr
     assert not (tmp_path / "a.wav").exists()
+
+
+def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeypatch):
+    """Sampling and decoding run without the text encoder in memory."""
+    import gc
+    import weakref
+
+    from audiogen_core import cli, weights
+
+    loaded = []
+    real_load = weights.load_text_encoder
+
+    def load_and_watch(*args, **kwargs):
+        encoder = real_load(*args, **kwargs)
+        loaded.append((weakref.ref(encoder), weakref.ref(encoder.model)))
+        return encoder
+
+    alive_during_steps = []
+
+    class WatchingPrinter:
+        def __call__(self, step, total):
+            gc.collect()  # anything still reachable survives this; freed objects don't
+            alive_during_steps.append([ref() is not None for ref in loaded[0]])
+
+    monkeypatch.setattr(weights, "load_text_encoder", load_and_watch)
+    monkeypatch.setattr(cli, "_StepPrinter", WatchingPrinter)
+    out = tmp_path / "scene.wav"
+    argv = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1"]
+    status = cli.main([*argv, "--steps", "2", "--model-dir", str(tiny_model_dir)])
+    assert status == 0
+    assert len(loaded) == 1
+    assert alive_during_steps == [[False, False], [False, False]]
+    assert soundfile.info(str(out)).frames == 16000
+
+
+def test_auto_precision_is_named_with_its_reason(tiny_model_dir, tmp_path):
+    from audiogen_core.devices import auto_dtype, dtype_name
+
+    dtype, reason = auto_dtype("cpu")
+    argv = ["generate", "--caption", "rain", "--out", str(tmp_path / "a.wav"), "--duration", "1"]
+    result = run_cli(*argv, "--steps", "1", "--device", "cpu", "--model-dir", str(tiny_model_dir))
+    assert result.returncode == 0, result.stderr
+    assert f"precision: {dtype_name(dtype)} on cpu (auto: {reason})" in result.stderr
