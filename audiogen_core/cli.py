@@ -226,25 +226,38 @@ def _precision(args: argparse.Namespace):
 
 def _generate(args: argparse.Namespace) -> int:
     from .pipeline import AudioGenPipeline
+    from .weights import (
+        AUDIO_TOKENIZER,
+        GENERATOR,
+        TEXT_ENCODER,
+        load_audio_tokenizer,
+        load_generator,
+        load_text_encoder,
+        read_config,
+    )
 
     prompt = _prompt(args)
     paths = _output_paths(args.out, args.variations, args.overwrite)
     folders = _model_folders(args)
+    for kind in (GENERATOR, TEXT_ENCODER, AUDIO_TOKENIZER):  # a wrong folder fails now
+        read_config(folders[kind.role], kind)
     print(f"prompt: {prompt}", file=sys.stderr)
     device, dtype = _precision(args)
-    pipe = AudioGenPipeline.load(
-        folders["generator"],
-        folders["text_encoder"],
-        folders["audio_tokenizer"],
-        device=device,
-        dtype=dtype,
+    # One model in memory at a time (the generator is the largest): the text encoder is
+    # freed once the prompt is encoded, the generator once sampling is done.
+    # A tokenizer.json shipped with the generator wins over flan-t5's own (as in encode_prompt).
+    bundled = folders["generator"] / "tokenizer.json"
+    pipe = AudioGenPipeline(
+        text_encoder=load_text_encoder(
+            folders["text_encoder"], device, dtype, bundled if bundled.is_file() else None
+        )
     )
-    cond = pipe.encode_prompt(prompt)
-    # The text encoder is not needed for sampling or decoding: free it (1.3 GB in fp32) first.
+    text = pipe.encode_text(prompt)
     pipe.text_encoder = None
     gc.collect()
+    pipe.generator = load_generator(folders["generator"], device, dtype)
     latent = pipe.sample(
-        cond,
+        pipe.condition(text),
         seed=args.seed,
         steps=args.steps,
         guidance=args.guidance,
@@ -252,6 +265,11 @@ def _generate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         num_variations=args.variations,
         callback=_StepPrinter(),
+    )
+    pipe.generator = None
+    gc.collect()
+    pipe.audio_tokenizer = load_audio_tokenizer(
+        folders["audio_tokenizer"], device, dtype, include_encoder=False
     )
     waveform = pipe.decode(latent)
     for i, path in enumerate(paths):

@@ -56,6 +56,16 @@ class Conditioning:
 
 
 @dataclass
+class TextStates:
+    """The text encoder's output for some prompts (what the generator conditions on)."""
+
+    prompts: list[str]
+    hidden: torch.Tensor  # (B, tokens, d_model), on the text encoder's device
+    mask: torch.Tensor  # (B, tokens) bool
+    token_counts: list[int]
+
+
+@dataclass
 class AudioLatent:
     """Latent audio, channels-first (B, latent_dim, T) float32 on the CPU.
 
@@ -195,23 +205,39 @@ class AudioGenPipeline:
     @torch.inference_mode()
     def encode_prompt(self, prompts: str | Sequence[str]) -> Conditioning:
         """Tokenize and encode tagged prompts, then run the content adapter and duration head."""
-        text_encoder = self._require("text_encoder", "encode_prompt")
-        generator = self._require("generator", "encode_prompt")
+        self._require("text_encoder", "encode_prompt")
+        self._require("generator", "encode_prompt")
+        return self.condition(self.encode_text(prompts))
+
+    @torch.inference_mode()
+    def encode_text(self, prompts: str | Sequence[str]) -> TextStates:
+        """The text encoder's half of ``encode_prompt``: T5 states, no generator needed.
+
+        Run alone, it lets a caller free the text encoder before loading the generator.
+        The generator's bundled tokenizer wins when the generator is loaded; otherwise the
+        text encoder's own (load it with that tokenizer.json to get the same tokens).
+        """
+        text_encoder = self._require("text_encoder", "encode_text")
         prompt_list = _as_prompt_list(prompts)
-        tokenizer = getattr(generator, "bundled_tokenizer", None) or text_encoder.tokenizer
+        tokenizer = getattr(self.generator, "bundled_tokenizer", None) or text_encoder.tokenizer
         token_counts = [tokenizer.count_tokens(p) for p in prompt_list]
         for prompt, count in zip(prompt_list, token_counts, strict=True):
             report = token_report(prompt, lambda _p, n=count: n, TOKEN_LIMIT)
             if report.over_limit:
                 logger.warning(report.message)
         ids, mask = tokenizer(prompt_list, max_length=text_encoder.max_length)
-        model = text_encoder.model
-        hidden = model(ids.to(text_encoder.device), mask.to(text_encoder.device))
-        cond = generator.condition(hidden.to(generator.device), mask.to(generator.device))
+        hidden = text_encoder.model(ids.to(text_encoder.device), mask.to(text_encoder.device))
+        return TextStates(prompts=prompt_list, hidden=hidden, mask=mask, token_counts=token_counts)
+
+    @torch.inference_mode()
+    def condition(self, text: TextStates) -> Conditioning:
+        """The generator's half of ``encode_prompt``: content adapter and duration head."""
+        generator = self._require("generator", "condition")
+        cond = generator.condition(text.hidden.to(generator.device), text.mask.to(generator.device))
         return Conditioning(
-            prompts=prompt_list,
+            prompts=text.prompts,
             generator=cond.to("cpu"),
-            token_counts=token_counts,
+            token_counts=text.token_counts,
             frame_rate=int(generator.frame_rate),
         )
 

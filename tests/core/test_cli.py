@@ -192,3 +192,20 @@ def test_auto_precision_is_named_with_its_reason(tiny_model_dir, tmp_path):
     result = run_cli(*argv, "--steps", "1", "--device", "cpu", "--model-dir", str(tiny_model_dir))
     assert result.returncode == 0, result.stderr
     assert f"precision: {dtype_name(dtype)} on cpu (auto: {reason})" in result.stderr
+
+
+def test_staged_cli_run_matches_the_pipeline_in_one_piece(tiny_model_dir, tmp_path):
+    """Loading one model at a time changes nothing in the audio."""
+    from audiogen_core.pipeline import AudioGenPipeline
+
+    out = tmp_path / "scene.wav"
+    prompt = "<|caption|> A dog barks <|sfx|> bark"
+    argv = ["generate", "--prompt", prompt, "--out", str(out), "--format", "float"]
+    argv += ["--duration", "1", "--steps", "2", "--seed", "7", "--dtype", "fp32"]
+    result = run_cli(*argv, "--model-dir", str(tiny_model_dir))
+    assert result.returncode == 0, result.stderr
+    written, _ = soundfile.read(str(out), dtype="float32")
+    pipe = AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32")
+    expected = pipe.generate(prompt, seed=7, steps=2, duration_s=1.0).waveform[0, 0].numpy()
+    assert written.shape == expected.shape
+    assert abs(written - expected).max() < 1e-6
