@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from audiogen_core.devices import auto_dtype
 from audiogen_core.weights import WeightsError
 from nodes.loaders import (
     AudioGenAudioTokenizerLoader,
@@ -20,7 +21,7 @@ def test_loaders_load_the_official_folder_names_standalone(standalone):
     (tokenizer,) = AudioGenAudioTokenizerLoader().load("dashengtokenizer", "cpu", "bf16", False)
     assert model.patcher is None and model.folder == standalone / "Dasheng-AudioGen"
     assert model.component.device.type == "cpu" and model.component.dtype == torch.float32
-    assert text_encoder.dtype == torch.float32  # auto on the CPU
+    assert text_encoder.dtype == auto_dtype("cpu")[0]  # auto on the CPU: per its bf16 support
     assert tokenizer.component.dtype == torch.bfloat16
     assert not tokenizer.component.has_encoder
 
