@@ -9,8 +9,9 @@ and the weights as ``*.safetensors`` (one file, or shards listed in
     <model dir>/flan-t5-large/      text encoder (+ tokenizer.json)
 
 Loading is strict and lean: modules are built on the meta device (no random weights are
-allocated), every tensor is read lazily from safetensors and converted straight to its final
-device and dtype, and any missing, unexpected or mis-shaped key is named in the error. Pickle
+allocated), every tensor is read from safetensors one at a time (plain reads, no memory map
+left behind) and converted straight to its final device and dtype, and any missing,
+unexpected or mis-shaped key is named in the error. Pickle
 formats (.bin, .pt, .ckpt, .pth) are never opened: unpickling can run arbitrary code.
 """
 
@@ -230,11 +231,8 @@ class _LazyCheckpoint:
                         f"{path.name}); keep one copy of the weights per folder."
                     )
                 self.entries[key] = entry
+        self.key_file: dict[str, Path] = {key: e.path for key, e in self.entries.items()}
         self._scratch = torch.empty(0, dtype=torch.uint8)
-
-    @property
-    def key_file(self) -> dict[str, Path]:
-        return {key: entry.path for key, entry in self.entries.items()}
 
     def shape(self, key: str) -> tuple[int, ...]:
         return self.entries[key].shape
