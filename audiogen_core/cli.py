@@ -9,6 +9,7 @@ and are found before any model is loaded.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import math
 import os
@@ -164,9 +165,11 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
     """The three snapshot folders, each checked (config, weight files) but not loaded."""
     from .weights import (
         check_folder_pairing,
+        check_rates_agree,
         check_snapshot,
         download_command,
         expected_layout_message,
+        read_config,
         resolve_model_dirs,
         snapshot_set,
         text_encoder_kind,
@@ -222,6 +225,10 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
             + _other_layout_hint(model_dir, multilingual)
         )
     check_folder_pairing(folders["generator"], folders["text_encoder"])
+    check_rates_agree(
+        read_config(folders["generator"], kinds[0]),
+        read_config(folders["audio_tokenizer"], kinds[1]),
+    )
     for kind in kinds:
         if kind.role == "text_encoder":
             kind = text_encoder_kind(folders[kind.role])
@@ -594,8 +601,22 @@ class _StepPrinter:
         sys.stderr.flush()
 
 
+def _precision(args: argparse.Namespace):
+    """Device and dtype for the run, with a line saying what "auto" chose and why."""
+    from .devices import auto_dtype, dtype_name, resolve_device, resolve_dtype
+
+    device = resolve_device(args.device)
+    if args.dtype == "auto":
+        dtype, reason = auto_dtype(device)
+        print(f"precision: {dtype_name(dtype)} on {device} (auto: {reason})", file=sys.stderr)
+    else:
+        dtype = resolve_dtype(args.dtype, device)
+    return device, dtype
+
+
 def _generate(args: argparse.Namespace) -> int:
     from .pipeline import AudioGenPipeline
+    from .weights import load_audio_tokenizer, load_generator, load_text_encoder
 
     # Everything a user can get wrong is checked before the first model loads.
     _check_arguments(args)
@@ -608,16 +629,28 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"prompt: {_printable(prompt)}", file=sys.stderr)
     if warning := language_rule_warning(prompt):
         print(f"warning: {_printable(warning)}", file=sys.stderr)
-    pipe = AudioGenPipeline.load(
-        folders["generator"],
-        folders["text_encoder"],
-        folders["audio_tokenizer"],
-        device=args.device,
-        dtype=args.dtype,
-        include_audio_encoder=edit.init_audio is not None,
+    device, dtype = _precision(args)
+    # One large model in memory at a time: the text encoder is freed once the prompt is
+    # encoded, the generator once sampling is done; the audio tokenizer (decoder, plus its
+    # encoder only to encode --init-audio) is small.
+    # A tokenizer.json shipped with the generator wins over the text encoder's own.
+    bundled = folders["generator"] / "tokenizer.json"
+    pipe = AudioGenPipeline(
+        text_encoder=load_text_encoder(
+            folders["text_encoder"], device, dtype, bundled if bundled.is_file() else None
+        )
     )
-    result = pipe.generate(
-        prompt,
+    text = pipe.encode_text(prompt)
+    pipe.text_encoder = None
+    gc.collect()
+    if edit.init_audio is not None:
+        pipe.audio_tokenizer = load_audio_tokenizer(
+            folders["audio_tokenizer"], device, dtype, include_encoder=True
+        )
+    options = edit.sample_options(pipe)
+    pipe.generator = load_generator(folders["generator"], device, dtype)
+    latent = pipe.sample(
+        pipe.condition(text),
         seed=args.seed,
         steps=args.steps,
         guidance=args.guidance,
@@ -625,16 +658,23 @@ def _generate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         variations=args.variations,
         callback=_StepPrinter(),
-        **edit.sample_options(pipe),
+        **options,
     )
-    clips = [result.waveform[i, 0, : result.num_samples[i]].numpy() for i in range(len(paths))]
-    _write_wavs(paths, clips, result.sample_rate, args.format)
-    for path, samples, seed in zip(paths, clips, result.seeds, strict=True):
+    pipe.generator = None
+    gc.collect()
+    if pipe.audio_tokenizer is None:
+        pipe.audio_tokenizer = load_audio_tokenizer(
+            folders["audio_tokenizer"], device, dtype, include_encoder=False
+        )
+    waveform = pipe.decode(latent)
+    clips = [waveform[i, 0, : latent.num_samples[i]].numpy() for i in range(len(paths))]
+    _write_wavs(paths, clips, latent.sample_rate, args.format)
+    for path, samples, seed in zip(paths, clips, latent.seeds, strict=True):
         if args.view:
-            cli_view.write_picture(path, samples, result.sample_rate, args.overwrite)
+            cli_view.write_picture(path, samples, latent.sample_rate, args.overwrite)
         print(
-            f"wrote {path} ({len(samples) / result.sample_rate:.3f} s, "
-            f"{result.sample_rate} Hz, seed {seed})",
+            f"wrote {path} ({len(samples) / latent.sample_rate:.3f} s, "
+            f"{latent.sample_rate} Hz, seed {seed})",
             file=sys.stderr,
         )
     return 0

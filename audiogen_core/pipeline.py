@@ -82,6 +82,16 @@ class Conditioning:
 
 
 @dataclass
+class TextStates:
+    """The text encoder's output for some prompts (what the generator conditions on)."""
+
+    prompts: list[str]
+    hidden: torch.Tensor  # (B, tokens, d_model), on the text encoder's device
+    mask: torch.Tensor  # (B, tokens) bool
+    token_counts: list[int]
+
+
+@dataclass
 class AudioLatent:
     """Latent audio, channels-first (B, latent_dim, T) float32 on the CPU.
 
@@ -270,20 +280,37 @@ class AudioGenPipeline:
         from .weights import check_model_pairing
 
         check_model_pairing(generator, text_encoder)
+        return self.condition(self.encode_text(prompts))
+
+    @torch.inference_mode()
+    def encode_text(self, prompts: str | Sequence[str]) -> TextStates:
+        """The text encoder's half of ``encode_prompt``: T5 states, no generator needed.
+
+        Run alone, it lets a caller free the text encoder before loading the generator.
+        The generator's bundled tokenizer wins when the generator is loaded; otherwise the
+        text encoder's own (load it with that tokenizer.json to get the same tokens).
+        """
+        text_encoder = self._require("text_encoder", "encode_text")
         prompt_list = _as_prompt_list(prompts)
-        tokenizer = generator.tokenizer or text_encoder.tokenizer
+        bundled = self.generator.tokenizer if self.generator is not None else None
+        tokenizer = bundled or text_encoder.tokenizer
         ids, mask, token_counts = tokenizer.tokenize(prompt_list, text_encoder.max_length)
         for prompt, count in zip(prompt_list, token_counts, strict=True):
             report = token_report(prompt, lambda _p, n=count: n, TOKEN_LIMIT)
             if report.over_limit:
                 logger.warning(report.message)
-        model = text_encoder.model
-        hidden = model(ids.to(text_encoder.device), mask.to(text_encoder.device))
-        cond = generator.condition(hidden, mask)  # runs on the conditioner's device
+        hidden = text_encoder.model(ids.to(text_encoder.device), mask.to(text_encoder.device))
+        return TextStates(prompts=prompt_list, hidden=hidden, mask=mask, token_counts=token_counts)
+
+    @torch.inference_mode()
+    def condition(self, text: TextStates) -> Conditioning:
+        """The generator's half of ``encode_prompt``: content adapter and duration head."""
+        generator = self._require("generator", "condition")
+        cond = generator.condition(text.hidden, text.mask)  # runs on the conditioner's device
         return Conditioning(
-            prompts=prompt_list,
+            prompts=text.prompts,
             tensors=cond.to("cpu"),
-            token_counts=token_counts,
+            token_counts=text.token_counts,
             frame_rate=int(generator.frame_rate),
         )
 

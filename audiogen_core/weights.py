@@ -18,8 +18,9 @@ Each generator works only with the text encoder it was trained with; its config.
 it (``text_encoder_name``), and a mismatched pair is refused before any weight is read.
 
 Loading is strict and lean: modules are built on the meta device (no random weights are
-allocated), every tensor is read lazily from safetensors and converted straight to its final
-device and dtype, and any missing, unexpected or mis-shaped key is named in the error. Pickle
+allocated), every tensor is read from safetensors one at a time (plain reads, no memory map
+left behind) and converted straight to its final device and dtype, and any missing,
+unexpected or mis-shaped key is named in the error. Pickle
 formats (.bin, .pt, .ckpt, .pth) are never opened: unpickling can run arbitrary code.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -427,46 +429,141 @@ def _refuse_disguised_pickle(path: Path) -> None:
             )
 
 
+# safetensors dtype names -> torch dtypes (the format's own spelling, little-endian data).
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class _StoredTensor:
+    path: Path
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    offset: int  # absolute byte offset of the data in the file
+    nbytes: int
+
+
 class _LazyCheckpoint:
-    """Key -> file map over one or more safetensors files, read one tensor at a time."""
+    """Key -> location map over one or more safetensors files, read one tensor at a time.
+
+    Nothing stays memory-mapped: safetensors itself checks each file's header (and closes it
+    again), then every tensor is read with plain file reads into memory the caller owns.
+    A memory map would keep every page it ever read resident for as long as one tensor
+    viewing it lives, so loading fp32 weights into bf16 would hold the whole fp32 file.
+    """
 
     def __init__(self, files: Iterable[Path]):
-        self._handles = {}
-        self.key_file: dict[str, Path] = {}
+        self.entries: dict[str, _StoredTensor] = {}
         for path in files:
-            try:
-                handle = safe_open(str(path), framework="pt", device="cpu")
-            except (SafetensorError, OSError, ValueError) as exc:
-                raise WeightsError(
-                    f"{path} is not a readable safetensors file ({exc}). It is probably truncated "
-                    "or corrupt: delete it and download it again."
-                ) from exc
-            self._handles[path] = handle
-            for key in handle.keys():
-                if key in self.key_file:
+            for key, entry in _read_header(path).items():
+                if key in self.entries:
                     raise WeightsError(
-                        f"key {key!r} is stored twice ({self.key_file[key].name} and "
+                        f"key {key!r} is stored twice ({self.entries[key].path.name} and "
                         f"{path.name}); keep one copy of the weights per folder."
                     )
-                self.key_file[key] = path
+                self.entries[key] = entry
+        self.key_file: dict[str, Path] = {key: e.path for key, e in self.entries.items()}
+        self._scratch = torch.empty(0, dtype=torch.uint8)
 
     def shape(self, key: str) -> tuple[int, ...]:
-        return tuple(self._handles[self.key_file[key]].get_slice(key).get_shape())
+        return self.entries[key].shape
 
     def is_floating(self, key: str) -> bool:
         """Whether the stored dtype is a float type (F16, BF16, F32, F8_E4M3, ...)."""
-        dtype = self._handles[self.key_file[key]].get_slice(key).get_dtype()
-        return dtype.startswith(("F", "BF"))
+        return self.entries[key].dtype.is_floating_point
 
-    def tensor(self, key: str) -> torch.Tensor:
-        path = self.key_file[key]
+    def tensor(
+        self, key: str, device: torch.device, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """The tensor ``key`` on ``device``; floating-point ones converted to ``dtype``.
+
+        Other tensors (integer buffers) keep their type. The result always owns its memory.
+        A tensor that needs no conversion is read straight into its final buffer; one that
+        is converted is read into a reusable scratch buffer first, so converting costs one
+        tensor's worth of extra memory, not the file's.
+        """
+        entry = self.entries[key]
+        target = dtype if dtype is not None and entry.dtype.is_floating_point else entry.dtype
+        if target == entry.dtype and device.type == "cpu":
+            return self._read(entry, torch.empty(entry.nbytes, dtype=torch.uint8))
+        if self._scratch.numel() < entry.nbytes:
+            self._scratch = torch.empty(0, dtype=torch.uint8)  # free before allocating anew
+            self._scratch = torch.empty(entry.nbytes, dtype=torch.uint8)
+        source = self._read(entry, self._scratch[: entry.nbytes])
+        if target != entry.dtype:
+            # A fresh tensor, refused if the storage dtype cannot hold its values (fp8, fp16).
+            return to_storage(source, target, key).to(device)
+        return source.to(device=device, copy=True)
+
+    def release(self) -> None:
+        """Drop the scratch buffer (the loader calls this once every tensor is read)."""
+        self._scratch = torch.empty(0, dtype=torch.uint8)
+
+    @staticmethod
+    def _read(entry: _StoredTensor, buffer: torch.Tensor) -> torch.Tensor:
+        view = memoryview(buffer.numpy()).cast("B")
+        done = 0
         try:
-            return self._handles[path].get_tensor(key)
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            with open(entry.path, "rb", buffering=0) as handle:
+                handle.seek(entry.offset)
+                while done < entry.nbytes:
+                    count = handle.readinto(view[done:])
+                    if not count:
+                        break
+                    done += count
+        except OSError as exc:
             raise WeightsError(
-                f"could not read {key!r} from {path} ({exc}); the file is "
-                "probably truncated: download it again."
+                f"could not read a tensor from {entry.path} ({exc}); download it again."
             ) from exc
+        if done != entry.nbytes:
+            raise WeightsError(
+                f"{entry.path} ends before its tensors do; the file is probably truncated: "
+                "download it again."
+            )
+        return buffer.view(entry.dtype).view(entry.shape)
+
+
+def _read_header(path: Path) -> dict[str, _StoredTensor]:
+    """Tensor locations of one safetensors file, its header validated by safetensors."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu"):
+            pass  # the library's checks: header size, offsets, dtypes, file length
+        with open(path, "rb") as handle:
+            (header_size,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(header_size))
+    except (SafetensorError, OSError, ValueError, struct.error) as exc:
+        raise WeightsError(
+            f"{path} is not a readable safetensors file ({exc}). It is probably truncated "
+            "or corrupt: delete it and download it again."
+        ) from exc
+    data_start = 8 + header_size
+    entries = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
+        if dtype is None:
+            raise WeightsError(
+                f"{path}: tensor {key!r} has dtype {info['dtype']}, which this loader does not "
+                f"read (supported: {', '.join(_SAFETENSORS_DTYPES)})."
+            )
+        begin, end = info["data_offsets"]
+        entries[key] = _StoredTensor(
+            path, dtype, tuple(int(n) for n in info["shape"]), data_start + begin, end - begin
+        )
+    return entries
 
 
 # --------------------------------------------------------------------------- state-dict loading
@@ -529,12 +626,13 @@ def load_safetensors_into(
     state: dict[str, torch.Tensor] = {}
     for key, target in expected.items():
         if key in file_key_for:
-            tensor = checkpoint.tensor(file_key_for[key])
+            storage = (dtypes or {}).get(key, dtype)
+            state[key] = checkpoint.tensor(file_key_for[key], device, storage)
         else:  # optional: a placeholder that reset_derived_buffers() overwrites
-            tensor = torch.zeros(target.shape, dtype=target.dtype)
-        if tensor.is_floating_point():
-            tensor = to_storage(tensor, (dtypes or {}).get(key, dtype), key)
-        state[key] = tensor.to(device=device)
+            storage = (dtypes or {}).get(key, dtype)
+            placeholder_dtype = storage if target.dtype.is_floating_point else target.dtype
+            state[key] = torch.zeros(target.shape, dtype=placeholder_dtype, device=device)
+    checkpoint.release()
     model.load_state_dict(state, strict=True, assign=True)
     reset_derived_buffers(model)
     return model.eval().requires_grad_(False)

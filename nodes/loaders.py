@@ -25,8 +25,9 @@ DEVICE_TOOLTIP = (
     "is moved off it when other models need the memory), else the CPU."
 )
 PRECISION_TOOLTIP = (
-    "Weight precision. auto: bf16 on GPUs that support it (fp16 otherwise), fp32 "
-    "on the CPU. fp32 is the reference; bf16/fp16 halve the memory."
+    "Weight precision. auto: bf16 on GPUs that support it (fp16 otherwise); on the CPU "
+    "bf16 where it computes bf16 natively (AMX or AVX512-BF16), else fp32. fp32 is the "
+    "reference; bf16/fp16 weights take half the memory of fp32."
 )
 ALIASES = ("audiogen", "dasheng", "text to audio", "load audio model")
 WEIGHT_DTYPE_CHOICES = ("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2")

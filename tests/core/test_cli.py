@@ -211,3 +211,63 @@ def test_missing_weights_point_at_the_checkpoint_that_is_there(tiny_model_dir, t
     with pytest.raises(SystemExit):
         main(["download", "--help"])
     assert "--multilingual" in capsys.readouterr().out
+
+
+def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeypatch):
+    """Sampling and decoding run without the text encoder in memory."""
+    import gc
+    import weakref
+
+    from audiogen_core import cli, weights
+
+    loaded = []
+    real_load = weights.load_text_encoder
+
+    def load_and_watch(*args, **kwargs):
+        encoder = real_load(*args, **kwargs)
+        loaded.append((weakref.ref(encoder), weakref.ref(encoder.model)))
+        return encoder
+
+    alive_during_steps = []
+
+    class WatchingPrinter:
+        def __call__(self, step, total):
+            gc.collect()  # anything still reachable survives this; freed objects don't
+            alive_during_steps.append([ref() is not None for ref in loaded[0]])
+
+    monkeypatch.setattr(weights, "load_text_encoder", load_and_watch)
+    monkeypatch.setattr(cli, "_StepPrinter", WatchingPrinter)
+    out = tmp_path / "scene.wav"
+    argv = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1"]
+    status = cli.main([*argv, "--steps", "2", "--model-dir", str(tiny_model_dir)])
+    assert status == 0
+    assert len(loaded) == 1
+    assert alive_during_steps == [[False, False], [False, False]]
+    assert soundfile.info(str(out)).frames == 16000
+
+
+def test_auto_precision_is_named_with_its_reason(tiny_model_dir, tmp_path):
+    from audiogen_core.devices import auto_dtype, dtype_name
+
+    dtype, reason = auto_dtype("cpu")
+    argv = ["generate", "--caption", "rain", "--out", str(tmp_path / "a.wav"), "--duration", "1"]
+    result = run_cli(*argv, "--steps", "1", "--device", "cpu", "--model-dir", str(tiny_model_dir))
+    assert result.returncode == 0, result.stderr
+    assert f"precision: {dtype_name(dtype)} on cpu (auto: {reason})" in result.stderr
+
+
+def test_staged_cli_run_matches_the_pipeline_in_one_piece(tiny_model_dir, tmp_path):
+    """Loading one model at a time changes nothing in the audio."""
+    from audiogen_core.pipeline import AudioGenPipeline
+
+    out = tmp_path / "scene.wav"
+    prompt = "<|caption|> A dog barks <|sfx|> bark"
+    argv = ["generate", "--prompt", prompt, "--out", str(out), "--format", "float"]
+    argv += ["--duration", "1", "--steps", "2", "--seed", "7", "--dtype", "fp32"]
+    result = run_cli(*argv, "--model-dir", str(tiny_model_dir))
+    assert result.returncode == 0, result.stderr
+    written, _ = soundfile.read(str(out), dtype="float32")
+    pipe = AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32")
+    expected = pipe.generate(prompt, seed=7, steps=2, duration_s=1.0).waveform[0, 0].numpy()
+    assert written.shape == expected.shape
+    assert abs(written - expected).max() < 1e-6

@@ -6,6 +6,7 @@ import pytest
 import torch
 from workflow_graph import run_node
 
+from audiogen_core.devices import auto_dtype
 from audiogen_core.weights import WeightsError
 from nodes.generation import AudioGenTextEncode
 from nodes.loaders import (
@@ -22,7 +23,7 @@ def test_loaders_load_the_official_folder_names_standalone(standalone):
     (tokenizer,) = run_node(AudioGenAudioTokenizerLoader, "dashengtokenizer", "cpu", "bf16", False)
     assert model.patcher is None and model.folder == standalone / "Dasheng-AudioGen"
     assert model.component.device.type == "cpu" and model.component.dtype == torch.float32
-    assert text_encoder.dtype == torch.float32  # auto on the CPU
+    assert text_encoder.dtype == auto_dtype("cpu")[0]  # auto on the CPU: per its bf16 support
     assert tokenizer.component.dtype == torch.bfloat16
     assert not tokenizer.component.has_encoder
 
