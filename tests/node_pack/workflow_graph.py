@@ -2,7 +2,8 @@
 
 ``check_workflow`` applies what the frontend and the server would reject or silently misread:
 unknown node types, widget values that do not line up with the node's widgets (the frontend
-adds a ``control_after_generate`` value after a seed INT), values of the wrong type or out of
+adds a ``control_after_generate`` value after a seed INT; optional widgets a node gained after
+the graph was saved may be missing and take their defaults), values of the wrong type or out of
 range, inputs that do not exist, required inputs left open, and links whose ends disagree or
 join incompatible types. ``to_prompt`` does the frontend's graph-to-prompt conversion and
 ``execute`` runs the prompt's output nodes and everything they depend on, in dependency order,
@@ -128,8 +129,15 @@ def _check_widgets(node: dict, node_class: type, where: str, problems: Problems)
     slots = widget_slots(node_class)
     extra = values[len(slots) :]
     frontend_only = getattr(node_class, "FRONTEND_WIDGETS", ())
-    if len(values) < len(slots):
-        problems.add(where, f"{len(values)} widget values for {len(slots)} widgets")
+    # A graph saved before a node gained optional widgets (always added after the old ones)
+    # lacks their values; the frontend then keeps those widgets at their defaults.
+    required = sum(1 for spec in slots if spec is None or spec.required)
+    if len(values) < required:
+        problems.add(
+            where,
+            f"{len(values)} widget values for {required} widgets "
+            f"({len(slots)} with the optional ones)",
+        )
         return
     if len(extra) > len(frontend_only) and any(v is not None for v in extra):
         problems.add(where, f"{len(extra)} widget values more than the node has widgets")
@@ -259,11 +267,14 @@ def to_prompt(workflow: dict, registry: dict[str, type]) -> dict[str, dict]:
     prompt = {}
     for node in workflow["nodes"]:
         node_class = registry[node["type"]]
+        slots = widget_slots(node_class)
+        # The frontend sends every widget; one missing from the saved graph has its default.
         values = node.get("widgets_values", [])
+        values = values + [
+            None if spec is None else spec.options.get("default") for spec in slots[len(values) :]
+        ]
         inputs = {
-            spec.name: value
-            for spec, value in zip(widget_slots(node_class), values, strict=False)
-            if spec is not None
+            spec.name: value for spec, value in zip(slots, values, strict=False) if spec is not None
         }
         for entry in node.get("inputs", []):
             if entry.get("link") is not None:
