@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import codec, generation, loaders, mixer, model_paths, prompt_nodes, video
+from . import codec, editing, generation, loaders, mixer, model_paths, prompt_nodes, video
 
-_MODULES = (loaders, prompt_nodes, generation, codec, mixer, video)
+_MODULES = (loaders, prompt_nodes, generation, codec, editing, mixer, video)
 
 NODES: list[type[io.ComfyNode]] = [node for module in _MODULES for node in module.NODES]
 
