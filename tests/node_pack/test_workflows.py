@@ -104,6 +104,17 @@ def test_workflow_matches_the_node_definitions(name, folder, registry):
         assert sampler["widgets_values"][2:5] == [25, 5.0, -1.0]  # recommended settings
 
 
+def test_a_sampler_saved_before_the_editing_inputs_gets_their_defaults(registry):
+    # As ComfyUI's frontend (1.27) loads such a graph: widgets it has no value for keep their
+    # defaults and are queued with them, which sample exactly as 0.1.0 did.
+    workflow = load("audiogen-sound-for-video", "saved-0.1.0")
+    assert len(_sampler(workflow)["widgets_values"]) == 7
+    inputs = to_prompt(workflow, registry)[str(_sampler(workflow)["id"])]["inputs"]
+    assert inputs["duration_s"] == ["3", 0]  # still linked to Duration From Video
+    assert (inputs["denoise"], inputs["window_s"], inputs["overlap_s"]) == (1.0, 20.0, 4.0)
+    assert "latent" not in inputs
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_workflow_has_a_small_jpeg_thumbnail(name):
     thumbnail = WORKFLOWS / f"{name}.jpg"
