@@ -84,7 +84,9 @@ class AudioGenSampler(io.ComfyNode):
             description=(
                 "Generates latent audio from the conditioning with the flow-matching sampler: "
                 "seed, steps, guidance, sway, exact duration and a batch of variations "
-                "(seed, seed+1, ...; each can be re-made alone from its own seed)."
+                "(seed, seed+1, ...; each can be re-made alone from its own seed). With a "
+                "latent it edits audio: a variation (denoise below 1), or only what Regenerate "
+                "Range or Extend marked; long clips are made window by window."
             ),
             inputs=[
                 common.Model.Input("model", tooltip="From AudioGen Load Model."),
