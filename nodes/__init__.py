@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import codec, generation, loaders, mixer, model_paths, prompt_nodes, routes, video, view
+from . import (
+    codec,
+    editing,
+    generation,
+    loaders,
+    mixer,
+    model_paths,
+    prompt_nodes,
+    routes,
+    video,
+    view,
+)
 
-_MODULES = (loaders, prompt_nodes, generation, codec, mixer, video, view)
+_MODULES = (loaders, prompt_nodes, generation, codec, editing, mixer, video, view)
 
 NODES: list[type[io.ComfyNode]] = [node for module in _MODULES for node in module.NODES]
 

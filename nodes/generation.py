@@ -8,6 +8,7 @@ from audiogen_core import limits
 from audiogen_core.limits import MAX_DURATION_S
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
 from audiogen_core.prompt import token_report
+from audiogen_core.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
 from . import comfy_compat, common
 from .managed import ManagedModel, prompt_encoding_memory, ready, sampling_memory
@@ -84,7 +85,9 @@ class AudioGenSampler(io.ComfyNode):
             description=(
                 "Generates latent audio from the conditioning with the flow-matching sampler: "
                 "seed, steps, guidance, sway, exact duration and a batch of variations "
-                "(seed, seed+1, ...; each can be re-made alone from its own seed)."
+                "(seed, seed+1, ...; each can be re-made alone from its own seed). With a "
+                "latent it edits audio: a variation (denoise below 1), or only what Regenerate "
+                "Range or Extend marked; long clips are made window by window."
             ),
             inputs=[
                 common.Model.Input("model", tooltip="From AudioGen Load Model."),
@@ -140,6 +143,47 @@ class AudioGenSampler(io.ComfyNode):
                     max=limits.MAX_VARIATIONS,
                     tooltip="Variations to make in one run; item i uses seed + i.",
                 ),
+                # Added after 0.1.0: optional and after every older widget, so graphs saved
+                # before them keep their widget values (stored by position) and run unchanged.
+                common.Latent.Input(
+                    "latent",
+                    optional=True,
+                    tooltip="Audio to start from instead of silence: AudioGen Encode Audio "
+                    "(with denoise below 1 for a variation), Regenerate Range or Extend. The "
+                    "result has its length (leave duration_s at 0).",
+                ),
+                io.Float.Input(
+                    "denoise",
+                    default=1.0,
+                    min=0.01,
+                    max=1.0,
+                    step=0.01,
+                    optional=True,
+                    tooltip="How much of the latent to redo, as in KSampler: 1.0 = all new "
+                    "(needed for Regenerate Range and Extend), 0.6 = a variation that keeps "
+                    "the latent's overall shape. Below 1 needs a latent.",
+                ),
+                io.Float.Input(
+                    "window_s",
+                    default=DEFAULT_WINDOW_S,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.5,
+                    optional=True,
+                    tooltip="Clips longer than this are made window by window, each continuing "
+                    "the previous one, so memory follows the window, not the length. 0 = "
+                    "always one pass.",
+                ),
+                io.Float.Input(
+                    "overlap_s",
+                    default=DEFAULT_OVERLAP_S,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.5,
+                    optional=True,
+                    tooltip="Seconds of the previous window each window continues from; must "
+                    "be shorter than window_s.",
+                ),
             ],
             outputs=[
                 common.Latent.Output(
@@ -161,6 +205,10 @@ class AudioGenSampler(io.ComfyNode):
         sway: float,
         duration_s: float,
         batch_size: int,
+        latent: AudioLatent | None = None,
+        denoise: float = 1.0,
+        window_s: float = DEFAULT_WINDOW_S,
+        overlap_s: float = DEFAULT_OVERLAP_S,
     ) -> io.NodeOutput:
         bar = comfy_compat.progress_bar(steps)
 
@@ -174,10 +222,24 @@ class AudioGenSampler(io.ComfyNode):
                     f"duration_s is {duration_s}: use 0 for the predicted length "
                     f"or a length in seconds up to {MAX_DURATION_S:g}."
                 )
-            needed = sampling_memory(model, conditioning, duration_s, batch_size, guidance)
+            if latent is not None and duration_s:
+                raise ValueError(
+                    f"duration_s is {duration_s:g} s but a latent is connected, and the result "
+                    f"has the latent's length ({_seconds_of(latent)}): set duration_s to 0, or "
+                    "make the clip longer with AudioGen Extend."
+                )
+            if window_s < 0:
+                raise ValueError(
+                    f"window_s is {window_s:g}: use 0 for one pass or a window in seconds."
+                )
+            # With a latent the result has its length; without one, duration_s or the prediction.
+            seconds = latent.latent.shape[-1] / latent.frame_rate if latent is not None else None
+            needed = sampling_memory(
+                model, conditioning, seconds or duration_s, batch_size, guidance, window_s or None
+            )
             ready(model.patcher, memory_required=needed)
             pipe = AudioGenPipeline(generator=model.component)
-            latent = pipe.sample(
+            result = pipe.sample(
                 conditioning,
                 seed=seed,
                 steps=steps,
@@ -186,16 +248,22 @@ class AudioGenSampler(io.ComfyNode):
                 duration_s=duration_s or None,
                 variations=batch_size,
                 callback=on_step,
+                init=latent,
+                denoise=denoise,
+                window_s=window_s or None,
+                overlap_s=overlap_s,
             )
-        return io.NodeOutput(latent, ui=ui.PreviewText(_describe(latent)))
+        return io.NodeOutput(result, ui=ui.PreviewText(_describe(result)))
+
+
+def _seconds_of(latent: AudioLatent) -> str:
+    return " / ".join(f"{s:.3f}" for s in sorted(set(latent.durations_s))) + " s"
 
 
 def _describe(latent: AudioLatent) -> str:
     seeds = latent.seeds or []
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
-    lengths = sorted(set(latent.durations_s))
-    length_text = " / ".join(f"{s:.3f}" for s in lengths)
-    return f"{latent.batch_size} x {length_text} s, {seed_text}"
+    return f"{latent.batch_size} x {_seconds_of(latent)}, {seed_text}"
 
 
 NODES = (AudioGenTextEncode, AudioGenSampler)

@@ -5,8 +5,8 @@
 //    `audioUI` input of type AUDIO_UI to the mixer's definition makes the frontend build the
 //    same player for it; it then plays the `ui.audio` files the mixer returns.
 // 2. The frontend does not render a custom node's ui.PreviewText (`ui.text`), so the predicted
-//    duration, the seeds, the video length and the loudness report are written into a
-//    read-only text box.
+//    duration, the seeds, the edited ranges and lengths, the video length and the loudness
+//    report are written into a read-only text box.
 // Both widgets are added after the node's own widgets and are never serialized, so they do not
 // shift the saved widget values. The text is shown again from ComfyUI's stored node outputs
 // when a workflow tab is reopened, as ComfyUI does for its own audio player.
@@ -17,6 +17,8 @@ const PLAYER_NODES = new Set(["AudioGenMixer"]);
 const INFO_NODES = new Set([
   "AudioGenTextEncode",
   "AudioGenSampler",
+  "AudioGenRegenerateRange",
+  "AudioGenExtend",
   "AudioGenDurationFromVideo",
   "AudioGenMixer",
 ]);

@@ -4,7 +4,9 @@ tests/fixtures/object_info_0.1.0.json is ComfyUI 0.3.64's ``/object_info`` for t
 as version 0.1.0 (classic node API) served them. Saved graphs store widget values by position
 and links by slot, so ids, input names and order, types, defaults, ranges and outputs must stay
 as they were; only the V3 spelling of a combo (``("COMBO", {"options": [...]})``) differs.
-Nodes may be added, and outputs appended after the old ones (links keep their slots).
+Nodes may be added, outputs appended after the old ones (links keep their slots), and a node
+may gain optional inputs after all of its old ones (the frontend fills a widget missing from a
+saved graph with its default).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def test_the_extension_lists_every_node_of_0_1_0_once_and_the_new_ones():
     assert isinstance(extension, ComfyExtension)
     listed = asyncio.run(extension.get_node_list())
     assert all(issubclass(node, io.ComfyNode) for node in listed)
-    assert sorted(node.GET_SCHEMA().node_id for node in listed) == NODE_IDS
+    listed_ids = sorted(node.GET_SCHEMA().node_id for node in listed)
+    assert listed_ids == NODE_IDS and len(set(listed_ids)) == len(listed_ids)
     assert set(BEFORE) <= set(NODE_IDS)
 
 
@@ -80,7 +83,8 @@ def test_node_interface_is_unchanged_since_0_1_0(node_id):
                 assert kind_now[0] == kind_before[0] == options_now["default"]
             else:
                 assert kind_now == kind_before, name
-    # Only an output node's hidden PROMPT / EXTRA_PNGINFO (for file metadata) is new.
+    # Only an output node's hidden PROMPT / EXTRA_PNGINFO (for file metadata) and optional
+    # inputs after the old ones (checked above) are new.
     assert set(now["input"]) - set(before["input"]) <= {"hidden", "optional"}
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from comfy_standins import FFMPEG, FFPROBE, StandInFolderPaths, bind_core_nodes, probe
 from workflow_graph import check_workflow, execute, registry_of, to_prompt
 
@@ -118,6 +119,17 @@ def test_saved_loaders_get_the_later_weight_dtype_option_at_its_default(registry
     workflow = load("audiogen-text-to-scene", "saved-0.1.0")
     nodes_of(workflow, "AudioGenModelLoader")[0]["widgets_values"].pop()
     assert any("widget values for" in p for p in check_workflow(workflow, registry))
+
+
+def test_a_sampler_saved_before_the_editing_inputs_gets_their_defaults(registry):
+    # As ComfyUI's frontend (1.27) loads such a graph: widgets it has no value for keep their
+    # defaults and are queued with them, which sample exactly as 0.1.0 did.
+    workflow = load("audiogen-sound-for-video", "saved-0.1.0")
+    assert len(_sampler(workflow)["widgets_values"]) == 7
+    inputs = to_prompt(workflow, registry)[str(_sampler(workflow)["id"])]["inputs"]
+    assert inputs["duration_s"] == ["3", 0]  # still linked to Duration From Video
+    assert (inputs["denoise"], inputs["window_s"], inputs["overlap_s"]) == (1.0, 20.0, 4.0)
+    assert "latent" not in inputs
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -353,3 +365,103 @@ def test_audio_roundtrip_encodes_any_file_and_decodes_16k(comfy_run):
     assert math.isclose(audio["waveform"].shape[-1], 16000, abs_tol=640)
     (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
     assert sf.info(saved).samplerate == 16000
+
+
+# --------------------------------------------------------------------------- editing workflows
+
+
+def test_the_editing_workflows_are_shipped():
+    assert {
+        "audiogen-variation-of-my-sound",
+        "audiogen-fix-a-moment",
+        "audiogen-extend-a-clip",
+        "audiogen-long-video-soundtrack",
+    } <= set(NAMES)
+
+
+def write_input_clip(folder_paths: StandInFolderPaths, seconds: float) -> None:
+    """Replace the input clip with a stereo 44.1 kHz one of the given length."""
+    t = np.arange(round(seconds * 44100)) / 44100
+    tone = np.sin(2 * np.pi * 330 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 0.5 * t))
+    path = Path(folder_paths.get_input_directory()) / "your_audio.wav"
+    sf.write(path, 0.3 * np.stack([tone, np.sin(2 * np.pi * 440 * t)], 1), 44100)
+
+
+def sampler_settings(workflow: dict) -> dict:
+    names = ["seed", "control", "steps", "guidance", "sway", "duration_s", "batch_size"]
+    names += ["denoise", "window_s", "overlap_s"]
+    return dict(zip(names, _sampler(workflow)["widgets_values"], strict=True))
+
+
+def _edit_run(comfy_run, name: str, seconds: float):
+    run_workflow, folder_paths = comfy_run
+    write_input_clip(folder_paths, seconds)
+    workflow, run = run_workflow(name)
+    (encoded,) = output_of(workflow, run, "AudioGenEncode")
+    (result,) = output_of(workflow, run, "AudioGenSampler")
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
+    assert audio["waveform"].shape == (1, 1, result.num_samples[0])
+    assert (sf.info(saved).samplerate, sf.info(saved).frames) == (16000, result.num_samples[0])
+    return workflow, encoded, result
+
+
+@pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
+def test_variation_of_my_sound_redoes_the_clip_at_its_length(comfy_run):
+    workflow, encoded, result = _edit_run(comfy_run, "audiogen-variation-of-my-sound", 1.0)
+    assert sampler_settings(workflow)["denoise"] == 0.6
+    assert result.latent.shape == encoded.latent.shape
+    assert result.num_samples == encoded.num_samples
+    assert not torch.allclose(result.latent, encoded.latent, atol=0.1)
+
+
+@pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
+def test_fix_a_moment_regenerates_two_seconds_and_keeps_the_rest(comfy_run):
+    workflow, encoded, result = _edit_run(comfy_run, "audiogen-fix-a-moment", 6.0)
+    (editor,) = nodes_of(workflow, "AudioGenRegenerateRange")
+    assert editor["widgets_values"] == [2.0, 4.0, 0.2]
+    assert sampler_settings(workflow)["denoise"] == 1.0
+    start, stop = 2 * 25, 4 * 25
+    assert torch.equal(result.latent[..., :start], encoded.latent[..., :start])
+    assert torch.equal(result.latent[..., stop:], encoded.latent[..., stop:])
+    assert not torch.allclose(result.latent[..., start:stop], encoded.latent[..., start:stop])
+
+
+@pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
+def test_extend_a_clip_adds_five_seconds_exactly(comfy_run):
+    workflow, encoded, result = _edit_run(comfy_run, "audiogen-extend-a-clip", 1.0)
+    assert nodes_of(workflow, "AudioGenExtend")[0]["widgets_values"] == [0.0, 5.0]
+    frames = encoded.latent.shape[-1]
+    assert result.num_samples == [encoded.num_samples[0] + 5 * 16000]
+    assert result.latent.shape[-1] == frames + 5 * 25
+    assert torch.equal(result.latent[..., :frames], encoded.latent)
+
+
+@pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
+@pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
+def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_picture(
+    comfy_run, comfy
+):
+    run_workflow, folder_paths = comfy_run
+    _, standin = comfy
+    # 61 frames at 2 fps = 30.5 s: longer than one 20 s window, not a whole number of frames.
+    frames, fps = 61, 2
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size=64x48:rate={fps}"]
+        + ["-frames:v", str(frames), "-pix_fmt", "yuv420p"]
+        + [str(Path(folder_paths.get_input_directory()) / "your_video.mp4")],
+        check=True,
+    )
+    workflow, run = run_workflow("audiogen-long-video-soundtrack")
+    settings = sampler_settings(workflow)
+    assert (settings["window_s"], settings["overlap_s"]) == (20.0, 4.0)
+    seconds, _, _ = output_of(workflow, run, "AudioGenDurationFromVideo")
+    assert seconds == 30.5
+    # Frames 0-500 and 400-763: two windows of 25 steps, one progress bar over both.
+    assert standin.progress[-1] == (2 * 25, 2 * 25)
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    assert audio["waveform"].shape == (1, 1, 488000)
+    (video_file,) = saved_files(folder_paths, run, workflow, "SaveVideo")
+    streams = {s["codec_type"]: s for s in probe(str(video_file))["streams"]}
+    assert int(streams["video"]["nb_read_frames"]) == frames
+    assert float(streams["audio"]["duration"]) == pytest.approx(30.5, abs=0.07)

@@ -2,7 +2,8 @@
 
 ``check_workflow`` applies what the frontend and the server would reject or silently misread:
 unknown node types, widget values that do not line up with the node's widgets (the frontend
-adds a ``control_after_generate`` value after a seed INT), values of the wrong type or out of
+adds a ``control_after_generate`` value after a seed INT; optional widgets a node gained after
+the graph was saved may be missing and take their defaults), values of the wrong type or out of
 range, inputs that do not exist, required inputs left open, and links whose ends disagree or
 join incompatible types. ``to_prompt`` does the frontend's graph-to-prompt conversion and
 ``execute`` runs the prompt's output nodes and everything they depend on, in dependency order,
@@ -263,8 +264,9 @@ def to_prompt(workflow: dict, registry: dict[str, type]) -> dict[str, dict]:
     prompt = {}
     for node in workflow["nodes"]:
         node_class = registry[node["type"]]
-        values = node.get("widgets_values", [])
         slots = widget_slots(node_class)
+        # The frontend sends every widget; one missing from the saved graph has its default.
+        values = node.get("widgets_values", [])
         inputs = {
             spec.name: value for spec, value in zip(slots, values, strict=False) if spec is not None
         }
