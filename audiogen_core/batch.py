@@ -102,18 +102,10 @@ def _defaults(args: argparse.Namespace) -> JobDefaults:
         raise BatchError(
             f"--seed must be >= 0 in a batch run (files are remade from it), got {args.seed}"
         )
-    for check, value, flag in (
-        (limits.check_steps, args.steps, "--steps"),
-        (limits.check_guidance, args.guidance, "--guidance"),
-        (limits.check_sway, args.sway, "--sway"),
-        (limits.check_seed, args.seed, "--seed"),
-        (limits.check_variations, args.variations, "--variations"),
-        (limits.check_duration, args.duration, "--duration"),
-    ):
-        try:
-            check(value, flag)
-        except (TypeError, ValueError) as exc:
-            raise BatchError(str(exc)) from exc
+    try:
+        limits.check_flags(args)
+    except (TypeError, ValueError) as exc:
+        raise BatchError(str(exc)) from exc
     return JobDefaults(
         duration_s=args.duration,
         seed=args.seed,

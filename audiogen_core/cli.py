@@ -277,19 +277,10 @@ def _prompt(args: argparse.Namespace) -> str:
 
 def _check_arguments(args: argparse.Namespace) -> None:
     """The core's limits, checked before anything is loaded, with the flag in each message."""
-    checks = [
-        (limits.check_steps, args.steps, "--steps"),
-        (limits.check_guidance, args.guidance, "--guidance"),
-        (limits.check_sway, args.sway, "--sway"),
-        (limits.check_seed, args.seed, "--seed"),
-        (limits.check_variations, args.variations, "--variations"),
-        (limits.check_duration, args.duration, "--duration"),
-    ]
-    for check, value, flag in checks:
-        try:
-            check(value, flag)
-        except (TypeError, ValueError) as exc:
-            raise CliError(str(exc)) from exc
+    try:
+        limits.check_flags(args)
+    except (TypeError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _output_paths(out: Path, count: int, overwrite: bool) -> list[Path]:

@@ -101,3 +101,24 @@ def check_duration(value: object, name: str = "duration_s") -> float | None:
 
 def _show(value: object) -> str:
     return f"{value!r} ({type(value).__name__})"
+
+
+# The limits every entry point shares, by argument name: the command line's flags are
+# ``--<name>`` (``--steps``), and its batch runner takes the same defaults.
+_ARGUMENT_CHECKS = (
+    ("steps", check_steps),
+    ("guidance", check_guidance),
+    ("sway", check_sway),
+    ("seed", check_seed),
+    ("variations", check_variations),
+    ("duration", check_duration),
+)
+
+
+def check_flags(args: object) -> None:
+    """Check an argparse namespace's shared arguments; each error names its flag (``--steps``).
+
+    Raises TypeError or ValueError, as the checks above do.
+    """
+    for name, check in _ARGUMENT_CHECKS:
+        check(getattr(args, name), f"--{name}")

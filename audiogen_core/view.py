@@ -736,19 +736,7 @@ def render(
         _draw_loudness(canvas, labels, plan, analyses["loudness"], target_lufs)
     _draw_time_axis(canvas, labels, plan, duration_s, gridded)
     _draw_markers(canvas, labels, plan, checked_markers, duration_s)
-    if not text:
-        return canvas
-    middle = 0.95 * plan.font_px
-    if title:
-        labels.add(plan.plot.left, middle, title, _TEXT)
-    labels.add(
-        plan.width - 0.5 * plan.font_px,
-        middle,
-        _summary(audio, rate, overs, ceiling_dbtp),
-        _DIM_TEXT,
-        "right",
-    )
-    return labels.draw(canvas, plan.font_px)
+    return _with_text(canvas, labels, plan, text, title, _summary(audio, rate, overs, ceiling_dbtp))
 
 
 def render_batch(
@@ -849,18 +837,19 @@ def render_stack(
         _draw_loudness(canvas, labels, plan, analyses["loudness"], target_lufs)
     _draw_time_axis(canvas, labels, plan, duration_s, list(plan.boxes.values()))
     _draw_markers(canvas, labels, plan, checked_markers, duration_s)
+    summary = _summary(mix_audio, rate, overs, ceiling_dbtp)
+    return _with_text(canvas, labels, plan, text, title, summary)
+
+
+def _with_text(canvas, labels, plan, text: bool, title: str, summary: str) -> np.ndarray:
+    """The picture with its labels, the title at the top left and the summary at the top right
+    (or without any text when ``text`` is False: no Pillow needed)."""
     if not text:
         return canvas
     middle = 0.95 * plan.font_px
     if title:
         labels.add(plan.plot.left, middle, title, _TEXT)
-    labels.add(
-        plan.width - 0.5 * plan.font_px,
-        middle,
-        _summary(mix_audio, rate, overs, ceiling_dbtp),
-        _DIM_TEXT,
-        "right",
-    )
+    labels.add(plan.width - 0.5 * plan.font_px, middle, summary, _DIM_TEXT, "right")
     return labels.draw(canvas, plan.font_px)
 
 

@@ -42,7 +42,7 @@ def twenty_jobs(path: Path) -> Path:
 def batch_command(jobs: Path, out: Path, models: Path, *extra: str, batch_size=4) -> list[str]:
     return [
         "batch", str(jobs), "--out", str(out), "--model-dir", str(models), "--steps", str(STEPS),
-        "--batch-size", str(batch_size), "--device", "cpu", *extra,
+        "--batch-size", str(batch_size), "--device", "cpu", "--dtype", "fp32", *extra,
     ]  # fmt: skip
 
 
