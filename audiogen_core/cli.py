@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cli_view, limits
+from . import cli_timeline, cli_view, limits
 from .batch import add_batch_arguments, run_batch
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_edit_args(gen)
+    cli_timeline.add_arguments(gen)
     gen.add_argument(
         "--view",
         action="store_true",
@@ -251,9 +252,15 @@ def _other_layout_hint(model_dir: Path | None, multilingual: bool) -> str:
     return f"\n{other} holds the multilingual checkpoint: add --multilingual to use it."
 
 
-def _prompt(args: argparse.Namespace) -> str:
+def _prompt(args: argparse.Namespace) -> str | None:
+    """The generate prompt; None only when a timeline (events or a file) may supply the base."""
     views = {view: getattr(args, view) for view in VIEWS}
     if args.prompt is None and views["caption"] is None:
+        if args.event or args.timeline is not None:
+            given = [f"--{view}" for view, text in views.items() if text is not None]
+            if given:
+                raise CliError(f"{given[0]} needs --caption (the scene it belongs to)")
+            return None
         raise CliError(
             "give a scene with --caption (plus optional --speech/--asr/--sfx/--music/"
             "--env), or a complete tagged --prompt"
@@ -601,13 +608,21 @@ def _generate(args: argparse.Namespace) -> int:
     _check_arguments(args)
     prompt = _prompt(args)
     edit = _edit_options(args)
+    timeline = cli_timeline.timeline_from_args(args, prompt)
+    if timeline is not None and edit.init_audio is not None:
+        clip_s = _audio_seconds(edit.init_audio) + edit.extend_before + edit.extend_after
+        cli_timeline.check_events_fit(timeline, clip_s, "--init-audio")
     paths = _output_paths(args.out, args.variations, args.overwrite)
     for path in paths if args.view else []:
         cli_view.check_picture_path(path.with_suffix(".png"), args.overwrite)
     folders = _model_folders(args)
-    print(f"prompt: {_printable(prompt)}", file=sys.stderr)
-    if warning := language_rule_warning(prompt):
-        print(f"warning: {_printable(warning)}", file=sys.stderr)
+    shown = prompt if timeline is None else timeline.to_text()
+    print(f"prompt: {_printable(shown)}", file=sys.stderr)
+    base = prompt if timeline is None else timeline.base
+    events = [] if timeline is None else [e.prompt for e in timeline.events]
+    for text in filter(None, [base, *events]):
+        if warning := language_rule_warning(text):
+            print(f"warning: {_printable(warning)}", file=sys.stderr)
     pipe = AudioGenPipeline.load(
         folders["generator"],
         folders["text_encoder"],
@@ -617,7 +632,7 @@ def _generate(args: argparse.Namespace) -> int:
         include_audio_encoder=edit.init_audio is not None,
     )
     result = pipe.generate(
-        prompt,
+        prompt if timeline is None else timeline,
         seed=args.seed,
         steps=args.steps,
         guidance=args.guidance,
@@ -625,6 +640,7 @@ def _generate(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         variations=args.variations,
         callback=_StepPrinter(),
+        time_mode=args.time_mode,
         **edit.sample_options(pipe),
     )
     clips = [result.waveform[i, 0, : result.num_samples[i]].numpy() for i in range(len(paths))]
