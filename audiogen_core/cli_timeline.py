@@ -125,6 +125,11 @@ def timeline_from_args(args: argparse.Namespace, base: str | None) -> Timeline |
     """The timeline of ``--event`` and ``--timeline`` with ``base`` (the generate prompt), or
     None when neither flag is given. Checked against ``--time-mode``, ``--duration`` and
     ``--init-audio`` as far as possible before the models load."""
+    if args.time_mode == "aligned" and args.init_audio is not None:
+        raise ValueError(
+            "--time-mode aligned does not go with --init-audio: the aligned layout sets the "
+            "clip's length; edit a range with a timed prompt (--event) in the blend mode"
+        )
     events = [parse_event(text) for text in args.event]
     file_base = None
     if args.timeline is not None:
@@ -150,11 +155,6 @@ def timeline_from_args(args: argparse.Namespace, base: str | None) -> Timeline |
             raise ValueError(
                 f"--event {shaped[0].range_text}: FADE and STRENGTH are blend-mode settings; "
                 "drop them or use --time-mode blend"
-            )
-        if args.init_audio is not None:
-            raise ValueError(
-                "--time-mode aligned does not go with --init-audio: edit a range with a timed "
-                "prompt in the blend mode"
             )
     if args.duration is not None:
         for event in events:

@@ -139,9 +139,10 @@ def test_a_range_changes_its_own_frames_most(pipe):
     assert to_base[~inside].mean() < 0.5 * to_door[~inside].mean()
 
 
-def test_the_blended_velocity_is_the_weighted_mix_of_guided_velocities(pipe):
+@pytest.mark.parametrize("guidance", [4.0, 1.0])
+def test_the_blended_velocity_is_the_weighted_mix_of_guided_velocities(pipe, guidance):
     generator = pipe.generator
-    frames, guidance = 30, 4.0
+    frames = 30
     base = pipe.encode_prompt(BASE).tensors
     base = dataclasses.replace(base, latent_lengths=torch.tensor([frames]))
     door, dog = (pipe.encode_prompt(p).tensors for p in (DOOR, DOG))

@@ -131,6 +131,7 @@ def test_events_must_fit_the_init_audio(tmp_path, capsys):
     base = ("--caption", "rain", "--init-audio", str(clip), "--event")
     assert run(tmp_path / "none", tmp_path / "o.wav", *base, "0.5:1.5:door") == 2
     assert "does not fit in the 1 s clip of --init-audio" in capsys.readouterr().err
-    aligned = (*base, "0.2:0.5:door", "--time-mode", "aligned")
-    assert run(tmp_path / "none", tmp_path / "o.wav", *aligned) == 2
-    assert "--time-mode aligned does not go with --init-audio" in capsys.readouterr().err
+    for events in (["--event", "0.2:0.5:door"], []):
+        aligned = ("--caption", "rain", "--init-audio", str(clip), "--time-mode", "aligned")
+        assert run(tmp_path / "none", tmp_path / "o.wav", *aligned, *events) == 2
+        assert "--time-mode aligned does not go with --init-audio" in capsys.readouterr().err
