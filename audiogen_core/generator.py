@@ -607,7 +607,7 @@ class DashengAudioGenerator(nn.Module):
         per_prompt = [base if i == 0 else _rows_for_items(candidates[i], base) for i in chosen]
         if len(chosen) == 1:
             return per_prompt[0], None
-        rows = _concat_rows(per_prompt)
+        rows = concat_conditionings(per_prompt)
         picked = weights[:, chosen].transpose(0, 1)[:, :, None, :]  # (p, b, 1, t)
         return rows, picked.to(cond.context.device)
 
@@ -647,9 +647,9 @@ def _rows_for_items(prompt: GeneratorConditioning, items: GeneratorConditioning)
     )
 
 
-def _concat_rows(conds: Sequence[GeneratorConditioning]) -> GeneratorConditioning:
-    """Text-to-audio conditionings stacked into one batch, contexts zero-padded (masked) to the
-    longest."""
+def concat_conditionings(conds: Sequence[GeneratorConditioning]) -> GeneratorConditioning:
+    """Text-to-audio conditionings (without timed prompts) stacked into one batch, contexts
+    zero-padded (masked) to the longest."""
     longest = max(c.context.shape[1] for c in conds)
 
     def padded(tensor: Tensor, value) -> Tensor:

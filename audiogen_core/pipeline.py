@@ -24,7 +24,12 @@ import torch
 
 from .blending import DEFAULT_TIME_MODE, blend_weights, check_time_mode, event_weights
 from .devices import resolve_device, resolve_dtype
-from .generator import GeneratorConditioning, TimedPrompts, layout_message
+from .generator import (
+    GeneratorConditioning,
+    TimedPrompts,
+    concat_conditionings,
+    layout_message,
+)
 from .limits import (
     MAX_DURATION_S,
     SEED_MODULUS,
@@ -378,25 +383,72 @@ class AudioGenPipeline:
         event lasting its predicted duration), else the base prompt's predicted duration (see
         ``timeline.event_frames``).
         """
-        generator = self._require("generator", "encode_timeline")
+        self._require("generator", "encode_timeline")
         if not isinstance(timeline, Timeline):
             raise TypeError(f"timeline must be a Timeline, got {type(timeline).__name__}")
         mode = check_time_mode(mode)
         duration_s = check_duration(duration_s, "duration_s")
         if mode == "blend":
             return self._encode_blend(timeline, duration_s)
-        shaped = [e for e in timeline.events if e.shaped]
-        if shaped:
-            raise TimelineError(
-                f"{shaped[0].where}the event {shaped[0].range_text} s has a fade or a strength "
-                "below 1, which only the blend time mode uses: drop them or use mode 'blend'"
-            )
-        frame_rate = int(generator.frame_rate)
-        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        _refuse_shaped(timeline.events)
         prompts = [e.prompt for e in timeline.events]
         events = self.encode_prompt(prompts) if prompts else None
         base = None if timeline.base is None else self.encode_prompt(timeline.base)
-        own = [] if events is None else events.tensors.local_frames.sum(dim=1).long().tolist()
+        return self._lay_out(
+            timeline,
+            None if events is None else events.tensors,
+            [] if events is None else events.token_counts,
+            base,
+            duration_s,
+        )
+
+    @torch.inference_mode()
+    def apply_time_mode(
+        self, cond: Conditioning, mode: str = DEFAULT_TIME_MODE, duration_s: float | None = None
+    ) -> Conditioning:
+        """``cond`` as the sampler uses it in time ``mode`` (a sampler's mode option).
+
+        ``"blend"``: unchanged; its timed prompts (``add_timed_prompts``) are blended in when
+        sampling. ``"aligned"``: its timed prompts are laid over their ranges on the model's
+        time-aligned path with its own prompt as the base, as ``encode_timeline(...,
+        mode="aligned")`` does (one prompt only; no fades or strengths); without timed prompts
+        its prompts follow the model's own timing (``align``). ``duration_s`` as there. A
+        conditioning that is already time-aligned is returned as it is.
+        """
+        generator = self._require("generator", "apply_time_mode")
+        _check_conditioning(cond)
+        mode = check_time_mode(mode)
+        if mode == "blend" or cond.tensors.time_aligned is not None:
+            return cond
+        if not cond.timed:
+            return self.align(cond, duration_s)
+        if cond.batch_size != 1:
+            raise ValueError(
+                f"the aligned time mode lays timed prompts over one base prompt, but this "
+                f"conditioning holds {cond.batch_size}: encode one prompt, or use the blend mode"
+            )
+        duration_s = check_duration(duration_s, "duration_s")
+        events = tuple(t.event for t in cond.timed)
+        _refuse_shaped(events)
+        rows = concat_conditionings([t.tensors.to(generator.device) for t in cond.timed])
+        base = dataclasses.replace(cond, timed=())
+        timeline = Timeline(events, cond.prompts[0])
+        counts = [t.token_count for t in cond.timed]
+        return self._lay_out(timeline, rows, counts, base, duration_s)
+
+    def _lay_out(
+        self,
+        timeline: Timeline,
+        events: GeneratorConditioning | None,
+        event_token_counts: list[int],
+        base: Conditioning | None,
+        duration_s: float | None,
+    ) -> Conditioning:
+        """The aligned timeline of ``events`` (one row per event of ``timeline``) over ``base``."""
+        generator = self._require("generator", "encode_timeline")
+        frame_rate = int(generator.frame_rate)
+        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        own = [] if events is None else events.local_frames.sum(dim=1).long().tolist()
         base_frames = None if base is None else base.predicted_frames[0]
         clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
         if clip_frames / frame_rate > MAX_DURATION_S:
@@ -406,12 +458,12 @@ class AudioGenPipeline:
             )
         device = generator.device
         tensors = generator.timeline(
-            None if events is None else events.tensors.to(device),
+            None if events is None else events.to(device),
             spans,
             clip_frames,
             base=None if base is None else base.tensors.to(device),
         )
-        counts = (events.token_counts if events else []) + (base.token_counts if base else [])
+        counts = event_token_counts + (base.token_counts if base else [])
         return Conditioning(
             prompts=[timeline.to_text()],
             tensors=tensors.to("cpu"),
@@ -715,6 +767,15 @@ def _with_blend_weights(
         rows.append(by_length[frames])
     prompts = tuple(t.tensors for t in timed)
     return dataclasses.replace(tensors, timed=TimedPrompts(prompts, torch.stack(rows)))
+
+
+def _refuse_shaped(events: Sequence[TimelineEvent]) -> None:
+    shaped = [e for e in events if e.shaped]
+    if shaped:
+        raise TimelineError(
+            f"{shaped[0].where}the event {shaped[0].range_text} s has a fade or a strength "
+            "below 1, which only the blend time mode uses: drop them or use mode 'blend'"
+        )
 
 
 def check_layout(tensors: GeneratorConditioning, lengths: torch.Tensor) -> None:

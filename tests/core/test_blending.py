@@ -227,3 +227,25 @@ def test_time_mode_entry_point_and_its_errors(pipe):
     assert len(chained.timed) == 2 and chained.batch_size == 2
     latent = pipe.sample(chained, seed=0, steps=2, duration_s=1.0, variations=2)
     assert latent.latent.shape[0] == 4 and torch.isfinite(latent.latent).all()
+
+
+def test_a_sampler_mode_option_turns_timed_prompts_into_the_aligned_layout(pipe):
+    event = _event(0.4, 0.8)
+    cond = pipe.add_timed_prompts(pipe.encode_prompt(BASE), event)
+    assert pipe.apply_time_mode(cond, "blend") is cond
+    aligned = pipe.apply_time_mode(cond, "aligned", duration_s=1.2)
+    same = pipe.encode_timeline(_timeline(event), duration_s=1.2, mode="aligned")
+    assert aligned.prompts == same.prompts and aligned.timed == ()
+    for field in ("time_aligned", "context", "context_mask", "latent_lengths"):
+        assert torch.equal(getattr(aligned.tensors, field), getattr(same.tensors, field)), field
+    assert pipe.apply_time_mode(aligned, "aligned") is aligned
+    # Without timed prompts: the model's own timing of the prompt.
+    plain = pipe.encode_prompt(DOOR)
+    own = pipe.apply_time_mode(plain, "aligned")
+    assert torch.equal(own.tensors.time_aligned, pipe.align(plain).tensors.time_aligned)
+    two = pipe.add_timed_prompts(pipe.encode_prompt([BASE, DOG]), event)
+    with pytest.raises(ValueError, match="one base prompt, but this conditioning holds 2"):
+        pipe.apply_time_mode(two, "aligned")
+    faded = pipe.add_timed_prompts(pipe.encode_prompt(BASE), _event(0.4, 0.8, fade=0.08))
+    with pytest.raises(TimelineError, match="fade or a strength"):
+        pipe.apply_time_mode(faded, "aligned")
