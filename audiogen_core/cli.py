@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
             f"--{view}",
             default=None,
             help=(
-                "scene description (required unless --prompt is given)"
+                "scene description (required unless --prompt, or a --timeline with a base "
+                "line, is given)"
                 if view == "caption"
                 else f"the <|{view}|> view"
             ),
