@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cli_view, limits
+from . import cli_timeline, cli_view, limits
 from .batch import add_batch_arguments, run_batch
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
 from .prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
             f"--{view}",
             default=None,
             help=(
-                "scene description (required unless --prompt is given)"
+                "scene description (required unless --prompt, or a --timeline with a base "
+                "line, is given)"
                 if view == "caption"
                 else f"the <|{view}|> view"
             ),
@@ -110,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_edit_args(gen)
+    cli_timeline.add_arguments(gen)
     gen.add_argument(
         "--view",
         action="store_true",
@@ -258,9 +260,15 @@ def _other_layout_hint(model_dir: Path | None, multilingual: bool) -> str:
     return f"\n{other} holds the multilingual checkpoint: add --multilingual to use it."
 
 
-def _prompt(args: argparse.Namespace) -> str:
+def _prompt(args: argparse.Namespace) -> str | None:
+    """The generate prompt; None only when a timeline (events or a file) may supply the base."""
     views = {view: getattr(args, view) for view in VIEWS}
     if args.prompt is None and views["caption"] is None:
+        if args.event or args.timeline is not None:
+            given = [f"--{view}" for view, text in views.items() if text is not None]
+            if given:
+                raise CliError(f"{given[0]} needs --caption (the scene it belongs to)")
+            return None
         raise CliError(
             "give a scene with --caption (plus optional --speech/--asr/--sfx/--music/"
             "--env), or a complete tagged --prompt"
@@ -613,17 +621,26 @@ def _generate(args: argparse.Namespace) -> int:
     _check_arguments(args)
     prompt = _prompt(args)
     edit = _edit_options(args)
+    timeline = cli_timeline.timeline_from_args(args, prompt)
+    if timeline is not None and edit.init_audio is not None:
+        clip_s = _audio_seconds(edit.init_audio) + edit.extend_before + edit.extend_after
+        cli_timeline.check_events_fit(timeline, clip_s, "--init-audio")
     paths = _output_paths(args.out, args.variations, args.overwrite)
     for path in paths if args.view else []:
         cli_view.check_picture_path(path.with_suffix(".png"), args.overwrite)
     folders = _model_folders(args)
-    print(f"prompt: {_printable(prompt)}", file=sys.stderr)
-    if warning := language_rule_warning(prompt):
-        print(f"warning: {_printable(warning)}", file=sys.stderr)
+    shown = prompt if timeline is None else timeline.to_text()
+    print(f"prompt: {_printable(shown)}", file=sys.stderr)
+    base = prompt if timeline is None else timeline.base
+    events = [] if timeline is None else [e.prompt for e in timeline.events]
+    for tagged in filter(None, [base, *events]):
+        if warning := language_rule_warning(tagged):
+            print(f"warning: {_printable(warning)}", file=sys.stderr)
     device, dtype = _precision(args)
     # One large model in memory at a time: the text encoder is freed once the prompt is
     # encoded, the generator once sampling is done; the audio tokenizer (decoder, plus its
-    # encoder only to encode --init-audio) is small.
+    # encoder only to encode --init-audio) is small. A timeline encodes each event's prompt
+    # with the generator's adapter too, so it holds the text encoder and the generator together.
     # A tokenizer.json shipped with the generator wins over the text encoder's own.
     bundled = folders["generator"] / "tokenizer.json"
     pipe = AudioGenPipeline(
@@ -631,17 +648,26 @@ def _generate(args: argparse.Namespace) -> int:
             folders["text_encoder"], device, dtype, bundled if bundled.is_file() else None
         )
     )
-    text = pipe.encode_text(prompt)
-    pipe.text_encoder = None
-    gc.collect()
+    text = pipe.encode_text(prompt) if timeline is None else None
+    if text is not None:
+        pipe.text_encoder = None
+        gc.collect()
     if edit.init_audio is not None:
         pipe.audio_tokenizer = load_audio_tokenizer(
             folders["audio_tokenizer"], device, dtype, include_encoder=True
         )
     options = edit.sample_options(pipe)
     pipe.generator = load_generator(folders["generator"], device, dtype)
+    if timeline is None:
+        cond = pipe.condition(text)
+        if args.time_mode == "aligned":
+            cond = pipe.align(cond, args.duration)
+    else:
+        cond = pipe.encode_timeline(timeline, args.duration, mode=args.time_mode)
+        pipe.text_encoder = None
+        gc.collect()
     latent = pipe.sample(
-        pipe.condition(text),
+        cond,
         seed=args.seed,
         steps=args.steps,
         guidance=args.guidance,

@@ -16,6 +16,7 @@ The T5 encoder and the audio decoder are separate modules; the pipeline chains t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -49,6 +50,34 @@ def layout_message(layout_frames: int, asked_frames: int) -> str:
 
 
 @dataclass(frozen=True)
+class TimedPrompts:
+    """Prompts blended frame by frame into a conditioning's own (``blending.py``).
+
+    ``prompts`` holds one text-to-audio conditioning row per timed prompt (from ``condition``,
+    each encoded alone); ``weights`` (b, 1 + k, frames) float32 are the blend weights per item
+    and frame, row 0 the conditioning's own prompt, rows 1.. the timed prompts, summing to 1.
+    They are shared by sampler calls of any item subset and window: items index dim 0, windows
+    slice the last dim.
+    """
+
+    prompts: tuple[GeneratorConditioning, ...]
+    weights: Tensor
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        if any(p.batch_size != 1 or p.time_aligned is not None for p in self.prompts):
+            raise ValueError("each timed prompt must be one text-to-audio conditioning row")
+        if self.weights.dim() != 3 or self.weights.shape[1] != 1 + len(self.prompts):
+            raise ValueError(
+                f"blend weights must be (batch, 1 + {len(self.prompts)} prompts, frames), got "
+                f"{tuple(self.weights.shape)}"
+            )
+
+    def to(self, device: torch.device | str) -> TimedPrompts:
+        return TimedPrompts(tuple(p.to(device) for p in self.prompts), self.weights.to(device))
+
+
+@dataclass(frozen=True)
 class GeneratorConditioning:
     """What sampling needs from the prompts, one row per item.
 
@@ -69,8 +98,11 @@ class GeneratorConditioning:
     latent_lengths: Tensor  # (b,) int64
     local_frames: Tensor  # (b, l') float32: predicted latent frames per token, -0.0 if padded
     time_aligned: Tensor | None = None  # (b, max(latent_lengths), c) per-frame content
+    timed: TimedPrompts | None = None  # prompts blended in per frame (blend time mode)
 
     def __post_init__(self) -> None:
+        if self.timed is not None:
+            self._check_timed(self.timed)
         if self.time_aligned is None:
             return
         shape = tuple(self.time_aligned.shape)
@@ -82,16 +114,38 @@ class GeneratorConditioning:
         if shape[1] < longest:
             raise ValueError(layout_message(shape[1], longest))
 
+    def _check_timed(self, timed: TimedPrompts) -> None:
+        if self.time_aligned is not None:
+            raise ValueError(
+                "a time-aligned conditioning cannot also blend timed prompts: use one time mode"
+            )
+        weights = tuple(timed.weights.shape)
+        if weights[0] != self.batch_size or weights[2] < int(self.latent_lengths.max()):
+            raise ValueError(
+                f"blend weights {weights} must cover batch={self.batch_size} items of "
+                f"{int(self.latent_lengths.max())} frames"
+            )
+
     @property
     def batch_size(self) -> int:
         return self.context.shape[0]
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> GeneratorConditioning:
-        values = (getattr(self, f.name) for f in fields(self))
-        return GeneratorConditioning(*(None if v is None else fn(v) for v in values))
+        """``fn`` applied to every per-item tensor; timed prompts are shared, their weights
+        are per item."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        timed = values.pop("timed")
+        if timed is not None:
+            timed = TimedPrompts(timed.prompts, fn(timed.weights))
+        return GeneratorConditioning(
+            **{k: None if v is None else fn(v) for k, v in values.items()}, timed=timed
+        )
 
     def to(self, device: torch.device | str) -> GeneratorConditioning:
-        return self._map(lambda t: t.to(device))
+        moved = self._map(lambda t: t.to(device))
+        if moved.timed is None:
+            return moved
+        return dataclasses.replace(moved, timed=moved.timed.to(device))
 
     def index_select(self, index: Tensor) -> GeneratorConditioning:
         """The items at ``index`` (a 1-D int64 tensor), in that order."""
@@ -431,14 +485,19 @@ class DashengAudioGenerator(nn.Module):
             )
 
     def step_constants(
-        self, cond: GeneratorConditioning, num_frames: int, guidance: bool
+        self,
+        cond: GeneratorConditioning,
+        num_frames: int,
+        guidance: bool,
+        unconditional_rows: int | None = None,
     ) -> StepConstants:
         """The DiT's conditioning-only terms for ``sample``, batch doubled when guiding.
 
         Text-to-audio feeds ``dummy_ta_embed`` on every frame as time-aligned content (one
         vector, broadcast); a time-aligned conditioning brings its own per-frame content,
         zero-padded to ``num_frames`` as the reference does. Guidance puts the unconditional
-        rows first, with zero context (same mask) and zero time-aligned content.
+        rows first, with zero context (same mask) and zero time-aligned content: one per row,
+        or one for each of the first ``unconditional_rows`` rows (blended prompts share them).
         """
         x_mask = frames_mask(cond.latent_lengths, num_frames)
         if cond.time_aligned is None:
@@ -448,10 +507,11 @@ class DashengAudioGenerator(nn.Module):
             time_aligned = pad_frames(cond.time_aligned[:, :num_frames], num_frames)
         context, context_mask = cond.context, cond.context_mask
         if guidance:
-            time_aligned = torch.cat([torch.zeros_like(time_aligned), time_aligned])
-            context = torch.cat([torch.zeros_like(context), context])
-            context_mask = torch.cat([context_mask, context_mask])
-            x_mask = torch.cat([x_mask, x_mask])
+            n = cond.batch_size if unconditional_rows is None else unconditional_rows
+            time_aligned = torch.cat([torch.zeros_like(time_aligned[:n]), time_aligned])
+            context = torch.cat([torch.zeros_like(context[:n]), context])
+            context_mask = torch.cat([context_mask[:n], context_mask])
+            x_mask = torch.cat([x_mask[:n], x_mask])
         return self.backbone.prepare(num_frames, time_aligned, context, x_mask, context_mask)
 
     @torch.no_grad()
@@ -485,17 +545,7 @@ class DashengAudioGenerator(nn.Module):
         self._check_noise(cond, noise)
         self._check_init(noise, init, noise_mask, denoise)
         noise = noise.to(self.device).float()
-        guided = guidance > 1.0
-        constants = self.step_constants(cond, noise.shape[-1], guided)
-
-        def velocity(x: Tensor, timestep: Tensor) -> Tensor:
-            x_in = torch.cat([x, x]) if guided else x
-            out = self.backbone.velocity(x_in, timestep, constants).float()
-            if not guided:
-                return out
-            uncond, conditioned = out.chunk(2)
-            return uncond + guidance * (conditioned - uncond)
-
+        velocity = self.velocity_fn(cond, noise.shape[-1], guidance)
         if init is None:
             return euler_sample(velocity, noise, sigmas, callback)
         init = init.to(self.device).float()
@@ -505,6 +555,61 @@ class DashengAudioGenerator(nn.Module):
             mask = noise_mask.to(device=self.device, dtype=torch.float32)[:, None, :]
             after_step = keep_known_frames(init, noise, mask)
         return euler_sample(velocity, start, sigmas, callback, after_step)
+
+    def velocity_fn(
+        self, cond: GeneratorConditioning, num_frames: int, guidance: float
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """The velocity ``sample`` integrates: guided iff ``guidance > 1``, blended per frame
+        when ``cond`` holds timed prompts.
+
+        Blending (``blending.py`` defines the weights): the prompts with a non-zero weight on
+        some valid frame are evaluated in one batched DiT call, with one unconditional row per
+        item shared by all of them (zero context; what it attends to is the same for every
+        prompt); their conditional velocities are mixed per frame, then guided. Prompts with
+        weight 0 on every valid frame are not evaluated. When a single prompt remains (weight 1
+        on every valid frame) it is evaluated exactly as a plain conditioning of that prompt,
+        so a whole-clip range at strength 1 reproduces plain generation bitwise, and ranges
+        that cover nothing leave the base prompt's result unchanged.
+        """
+        guided = guidance > 1.0
+        rows, weights = self._blend_rows(cond, num_frames)
+        batch = cond.batch_size
+        constants = self.step_constants(rows, num_frames, guided, unconditional_rows=batch)
+
+        def velocity(x: Tensor, timestep: Tensor) -> Tensor:
+            x_in = torch.cat([x] * (rows.batch_size // batch + guided))
+            out = self.backbone.velocity(x_in, timestep, constants).float()
+            uncond = out[:batch] if guided else None
+            conditioned = out[batch:] if guided else out
+            if weights is not None:
+                per_prompt = conditioned.unflatten(0, (-1, batch))
+                conditioned = (weights * per_prompt).sum(dim=0)
+            if not guided:
+                return conditioned
+            return uncond + guidance * (conditioned - uncond)
+
+        return velocity
+
+    def _blend_rows(
+        self, cond: GeneratorConditioning, num_frames: int
+    ) -> tuple[GeneratorConditioning, Tensor | None]:
+        """The rows to evaluate (prompt-major: all items under prompt 0, then prompt 1, ...)
+        and their blend weights (p, b, 1, t), None when one prompt alone holds everywhere."""
+        timed = cond.timed
+        if timed is None:
+            return cond, None
+        weights = timed.weights[:, :, :num_frames].float()
+        valid = frames_mask(cond.latent_lengths, num_frames)[:, None, :]  # (b, 1, t)
+        active = ((weights != 0) & valid).any(dim=2).any(dim=0)  # (1 + k,)
+        base = dataclasses.replace(cond, timed=None)
+        candidates = [base, *timed.prompts]
+        chosen = [i for i in range(len(candidates)) if bool(active[i])] or [0]
+        per_prompt = [base if i == 0 else _rows_for_items(candidates[i], base) for i in chosen]
+        if len(chosen) == 1:
+            return per_prompt[0], None
+        rows = concat_conditionings(per_prompt)
+        picked = weights[:, chosen].transpose(0, 1)[:, :, None, :]  # (p, b, 1, t)
+        return rows, picked.to(cond.context.device)
 
     def _check_init(
         self, noise: Tensor, init: Tensor | None, noise_mask: Tensor | None, denoise: float
@@ -531,3 +636,32 @@ class DashengAudioGenerator(nn.Module):
                     f"noise_mask must be (batch or 1, frames={noise.shape[-1]}), got "
                     f"{tuple(noise_mask.shape)}"
                 )
+
+
+def _rows_for_items(prompt: GeneratorConditioning, items: GeneratorConditioning):
+    """A one-row prompt's conditioning repeated for every item, with the items' lengths."""
+    return dataclasses.replace(
+        prompt.expand(items.batch_size) if items.batch_size > 1 else prompt,
+        latent_lengths=items.latent_lengths,
+        global_duration_log=items.global_duration_log,
+    )
+
+
+def concat_conditionings(conds: Sequence[GeneratorConditioning]) -> GeneratorConditioning:
+    """Text-to-audio conditionings (without timed prompts) stacked into one batch, contexts
+    zero-padded (masked) to the longest."""
+    longest = max(c.context.shape[1] for c in conds)
+
+    def padded(tensor: Tensor, value) -> Tensor:
+        pad = longest - tensor.shape[1]
+        if tensor.dim() == 3:
+            return torch.nn.functional.pad(tensor, (0, 0, 0, pad), value=value)
+        return torch.nn.functional.pad(tensor, (0, pad), value=value)
+
+    return GeneratorConditioning(
+        context=torch.cat([padded(c.context, 0.0) for c in conds]),
+        context_mask=torch.cat([padded(c.context_mask, False) for c in conds]),
+        global_duration_log=torch.cat([c.global_duration_log for c in conds]),
+        latent_lengths=torch.cat([c.latent_lengths for c in conds]),
+        local_frames=torch.cat([padded(c.local_frames, 0.0) for c in conds]),
+    )

@@ -43,10 +43,16 @@ def weight_bytes(module: nn.Module) -> int:
 
 
 def sampling_bytes(
-    generator, batch: int, frames: int, context_tokens: int, guidance: bool
+    generator,
+    batch: int,
+    frames: int,
+    context_tokens: int,
+    guidance: bool,
+    timed_prompts: int = 0,
 ) -> int:
     """Peak extra memory of ``generator.sample`` for ``batch`` items of ``frames`` latent frames
-    conditioned on ``context_tokens`` tokens; ``guidance`` doubles the DiT batch."""
+    conditioned on ``context_tokens`` tokens (the longest prompt's); ``guidance`` adds one DiT
+    row per item, and so does each of ``timed_prompts`` blended prompts heard in the call."""
     config = generator.config
     s = _size(generator.dtype)
     width = int(config["dit_embed_dim"])
@@ -56,7 +62,8 @@ def sampling_bytes(
     latent = int(config["latent_dim"])
     content = int(config["content_dim"])
     head = width // int(config["dit_num_heads"])
-    rows = (2 if guidance else 1) * batch  # DiT batch
+    conditional = (1 + timed_prompts) * batch
+    rows = conditional + (batch if guidance else 0)  # DiT batch
     positions = rows * frames
 
     # Kept for every step: each block's cross-attention keys and values and its time-aligned
@@ -67,6 +74,9 @@ def sampling_bytes(
     # DiT's own copies of its input and output.
     latents = (2 * batch + rows) * latent * frames * FLOAT32
     latents += positions * latent * (2 * s + FLOAT32)
+    if timed_prompts:
+        # Blending: the weighted conditional velocities before they are summed.
+        latents += conditional * latent * frames * FLOAT32
     # Inside the first out-block, the deepest point: every skip tensor, the block input and
     # output, the attention locals kept until the block returns (modulated input, keys, values,
     # queries, their rotated copies), the feed-forward input, and GEGLU's projection (2 x inner),

@@ -22,8 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .blending import DEFAULT_TIME_MODE, blend_weights, check_time_mode, event_weights
 from .devices import resolve_device, resolve_dtype
-from .generator import GeneratorConditioning, layout_message
+from .generator import (
+    GeneratorConditioning,
+    TimedPrompts,
+    concat_conditionings,
+    layout_message,
+)
 from .limits import (
     MAX_DURATION_S,
     SEED_MODULUS,
@@ -38,7 +44,7 @@ from .prompt import TOKEN_LIMIT, token_report, validate_prompt
 from .resampling import check_sample_rate, resample
 from .sampling import denoise_schedule, evaluated_steps
 from .timegrid import TimeGrid
-from .timeline import Timeline, TimelineError, event_frames
+from .timeline import Timeline, TimelineError, TimelineEvent, event_frames
 from .windows import (
     DEFAULT_OVERLAP_S,
     DEFAULT_WINDOW_S,
@@ -59,14 +65,28 @@ class NonFiniteAudioError(ValueError):
     """A stage produced NaN or infinite values; nothing built from them may be kept."""
 
 
+@dataclass(frozen=True)
+class TimedPrompt:
+    """A prompt held over a time range (blend time mode): the event and its own encoding."""
+
+    event: TimelineEvent
+    tensors: GeneratorConditioning  # one row, encoded alone, on the CPU
+    token_count: int
+
+
 @dataclass
 class Conditioning:
-    """Encoded prompts: what the sampler needs, plus what a front end wants to show."""
+    """Encoded prompts: what the sampler needs, plus what a front end wants to show.
+
+    ``timed`` prompts (``add_timed_prompts``) are blended into every item over their time
+    ranges at sampling time (``blending.py``), the items' own prompts filling the rest.
+    """
 
     prompts: list[str]
     tensors: GeneratorConditioning  # kept on the CPU between stages
     token_counts: list[int]
     frame_rate: int
+    timed: tuple[TimedPrompt, ...] = ()
 
     @property
     def batch_size(self) -> int:
@@ -341,24 +361,121 @@ class AudioGenPipeline:
         return dataclasses.replace(cond, tensors=aligned.to("cpu"))
 
     @torch.inference_mode()
-    def encode_timeline(self, timeline: Timeline, duration_s: float | None = None) -> Conditioning:
-        """One clip whose events each hold over their own time range (aligned timeline mode).
+    def add_timed_prompts(
+        self, cond: Conditioning, events: TimelineEvent | Sequence[TimelineEvent]
+    ) -> Conditioning:
+        """``cond`` with ``events`` added as timed prompts (blend time mode); chainable.
 
-        Each event's content is laid over its range, its tokens sharing the range in proportion
-        to their predicted durations; frames outside every event get what a non-aligned frame
-        gets. The base prompt, if any, is heard over the whole clip (cross-attention). The clip
-        lasts ``duration_s``, else until the latest event ends (see ``timeline.event_frames``).
+        Each event's prompt is encoded alone (its encoding does not depend on the others). It
+        holds from ``start_s`` to ``end_s`` (open: to the end of the clip) in seconds of the
+        sampled clip, with its ``fade_s`` and ``strength``; the times are checked against the
+        clip's length when sampling. Costs one extra DiT evaluation per prompt per sampling
+        step wherever the prompt is heard.
         """
-        generator = self._require("generator", "encode_timeline")
+        _check_conditioning(cond)
+        if cond.tensors.time_aligned is not None:
+            raise ValueError(
+                "this conditioning is time-aligned (aligned mode); timed prompts blend into a "
+                "text-to-audio conditioning: use one time mode"
+            )
+        events = [events] if isinstance(events, TimelineEvent) else list(events)
+        if not all(isinstance(e, TimelineEvent) for e in events):
+            raise TypeError("events must be TimelineEvent objects (audiogen_core.timeline)")
+        added = []
+        for event in events:
+            encoded = self.encode_prompt(event.prompt)
+            added.append(TimedPrompt(event, encoded.tensors, encoded.token_counts[0]))
+        return dataclasses.replace(cond, timed=(*cond.timed, *added))
+
+    @torch.inference_mode()
+    def encode_timeline(
+        self,
+        timeline: Timeline,
+        duration_s: float | None = None,
+        mode: str = DEFAULT_TIME_MODE,
+    ) -> Conditioning:
+        """One clip whose events each hold over their own time range, in either time mode.
+
+        ``mode="blend"`` (default): the base prompt is encoded as usual and every event becomes
+        a timed prompt (``add_timed_prompts``): at every step the velocity under each event's
+        prompt is blended in over its range (with its fade and strength), the base prompt
+        filling the rest. Needs a base prompt. One extra DiT evaluation per event per step.
+
+        ``mode="aligned"``: the model's time-aligned path. Each event's content is laid over
+        its range, its tokens sharing the range in proportion to their predicted durations;
+        frames outside every event get what a non-aligned frame gets. The base prompt, if any,
+        is heard over the whole clip (cross-attention). Events take no fade or strength.
+
+        Both: the clip lasts ``duration_s``, else until the latest event ends (an open-ended
+        event lasting its predicted duration), else the base prompt's predicted duration (see
+        ``timeline.event_frames``).
+        """
+        self._require("generator", "encode_timeline")
         if not isinstance(timeline, Timeline):
             raise TypeError(f"timeline must be a Timeline, got {type(timeline).__name__}")
+        mode = check_time_mode(mode)
         duration_s = check_duration(duration_s, "duration_s")
-        frame_rate = int(generator.frame_rate)
-        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        if mode == "blend":
+            return self._encode_blend(timeline, duration_s)
+        _refuse_shaped(timeline.events)
         prompts = [e.prompt for e in timeline.events]
         events = self.encode_prompt(prompts) if prompts else None
         base = None if timeline.base is None else self.encode_prompt(timeline.base)
-        own = [] if events is None else events.tensors.local_frames.sum(dim=1).long().tolist()
+        return self._lay_out(
+            timeline,
+            None if events is None else events.tensors,
+            [] if events is None else events.token_counts,
+            base,
+            duration_s,
+        )
+
+    @torch.inference_mode()
+    def apply_time_mode(
+        self, cond: Conditioning, mode: str = DEFAULT_TIME_MODE, duration_s: float | None = None
+    ) -> Conditioning:
+        """``cond`` as the sampler uses it in time ``mode`` (a sampler's mode option).
+
+        ``"blend"``: unchanged; its timed prompts (``add_timed_prompts``) are blended in when
+        sampling. ``"aligned"``: its timed prompts are laid over their ranges on the model's
+        time-aligned path with its own prompt as the base, as ``encode_timeline(...,
+        mode="aligned")`` does (one prompt only; no fades or strengths); without timed prompts
+        its prompts follow the model's own timing (``align``). ``duration_s`` as there. A
+        conditioning that is already time-aligned is returned as it is.
+        """
+        generator = self._require("generator", "apply_time_mode")
+        _check_conditioning(cond)
+        mode = check_time_mode(mode)
+        if mode == "blend" or cond.tensors.time_aligned is not None:
+            return cond
+        if not cond.timed:
+            return self.align(cond, duration_s)
+        if cond.batch_size != 1:
+            raise ValueError(
+                f"the aligned time mode lays timed prompts over one base prompt, but this "
+                f"conditioning holds {cond.batch_size}: encode one prompt, or use the blend mode"
+            )
+        duration_s = check_duration(duration_s, "duration_s")
+        events = tuple(t.event for t in cond.timed)
+        _refuse_shaped(events)
+        rows = concat_conditionings([t.tensors.to(generator.device) for t in cond.timed])
+        base = dataclasses.replace(cond, timed=())
+        timeline = Timeline(events, cond.prompts[0])
+        counts = [t.token_count for t in cond.timed]
+        return self._lay_out(timeline, rows, counts, base, duration_s)
+
+    def _lay_out(
+        self,
+        timeline: Timeline,
+        events: GeneratorConditioning | None,
+        event_token_counts: list[int],
+        base: Conditioning | None,
+        duration_s: float | None,
+    ) -> Conditioning:
+        """The aligned timeline of ``events`` (one row per event of ``timeline``) over ``base``."""
+        generator = self._require("generator", "encode_timeline")
+        frame_rate = int(generator.frame_rate)
+        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        own = [] if events is None else events.local_frames.sum(dim=1).long().tolist()
         base_frames = None if base is None else base.predicted_frames[0]
         clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
         if clip_frames / frame_rate > MAX_DURATION_S:
@@ -368,18 +485,40 @@ class AudioGenPipeline:
             )
         device = generator.device
         tensors = generator.timeline(
-            None if events is None else events.tensors.to(device),
+            None if events is None else events.to(device),
             spans,
             clip_frames,
             base=None if base is None else base.tensors.to(device),
         )
-        counts = (events.token_counts if events else []) + (base.token_counts if base else [])
+        counts = event_token_counts + (base.token_counts if base else [])
         return Conditioning(
             prompts=[timeline.to_text()],
             tensors=tensors.to("cpu"),
             token_counts=[sum(counts)],
             frame_rate=frame_rate,
         )
+
+    def _encode_blend(self, timeline: Timeline, duration_s: float | None) -> Conditioning:
+        generator = self._require("generator", "encode_timeline")
+        if timeline.base is None:
+            raise TimelineError(
+                "the blend time mode needs a base prompt, heard wherever no event is: add a "
+                "line without times (or a caption), or use the aligned time mode"
+            )
+        frame_rate = int(generator.frame_rate)
+        cond = self.add_timed_prompts(self.encode_prompt(timeline.base), timeline.events)
+        own = [t.tensors.latent_lengths[0].item() for t in cond.timed]
+        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+        clip_frames, _ = event_frames(
+            timeline, frame_rate, own, cond.predicted_frames[0], clip_frames
+        )
+        if clip_frames / frame_rate > MAX_DURATION_S:
+            raise TimelineError(
+                f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
+                f"{MAX_DURATION_S:g} s limit: shorten it or give a duration"
+            )
+        tensors = dataclasses.replace(cond.tensors, latent_lengths=torch.tensor([clip_frames]))
+        return dataclasses.replace(cond, tensors=tensors)
 
     @torch.inference_mode()
     def sample(
@@ -475,6 +614,8 @@ class AudioGenPipeline:
 
         seeds = item_seeds(seed, batch)
         num_frames = int(lengths.max()) if start is None else start.latent.shape[-1]
+        if cond.timed:
+            tensors = _with_blend_weights(tensors, cond.timed, grid, num_frames)
         noise = seeded_noise(seeds, int(generator.latent_dim), num_frames)
         latent = _sample_windows(
             generator,
@@ -577,7 +718,7 @@ class AudioGenPipeline:
 
     def generate(
         self,
-        prompts: str | Sequence[str],
+        prompts: str | Sequence[str] | Timeline,
         seed: int | None = 0,
         steps: int = 25,
         guidance: float = 5.0,
@@ -590,9 +731,20 @@ class AudioGenPipeline:
         denoise: float = 1.0,
         window_s: float | None = DEFAULT_WINDOW_S,
         overlap_s: float = DEFAULT_OVERLAP_S,
+        time_mode: str = DEFAULT_TIME_MODE,
     ) -> GeneratedAudio:
-        """encode_prompt -> sample -> decode (the editing and window options as in sample)."""
-        cond = self.encode_prompt(prompts)
+        """encode -> sample -> decode (the editing and window options as in sample).
+
+        ``prompts`` may be a :class:`Timeline`, encoded in ``time_mode`` (``encode_timeline``);
+        plain prompts in the "aligned" time mode follow the model's own timing (``align``).
+        """
+        time_mode = check_time_mode(time_mode, "time_mode")
+        if isinstance(prompts, Timeline):
+            cond = self.encode_timeline(prompts, duration_s, mode=time_mode)
+        else:
+            cond = self.encode_prompt(prompts)
+            if time_mode == "aligned":
+                cond = self.align(cond, duration_s)
         latent = self.sample(
             cond,
             seed=seed,
@@ -615,6 +767,41 @@ class AudioGenPipeline:
             num_samples=latent.num_samples,
             seeds=latent.seeds or [],
             prompts=prompt_per_item,
+        )
+
+
+def _with_blend_weights(
+    tensors: GeneratorConditioning,
+    timed: Sequence[TimedPrompt],
+    grid: TimeGrid,
+    num_frames: int,
+) -> GeneratorConditioning:
+    """``tensors`` with the timed prompts and their blend weights (b, 1 + k, num_frames), each
+    item's from its own length (an open range ends where the item does)."""
+    if tensors.time_aligned is not None:
+        raise ValueError(
+            "a time-aligned conditioning cannot also blend timed prompts: use one time mode"
+        )
+    events = [t.event for t in timed]
+    by_length: dict[int, torch.Tensor] = {}
+    rows = []
+    for frames in tensors.latent_lengths.tolist():
+        if frames not in by_length:
+            raw = torch.nn.functional.pad(
+                event_weights(grid, frames, events), (0, num_frames - frames)
+            )
+            by_length[frames] = blend_weights(raw)
+        rows.append(by_length[frames])
+    prompts = tuple(t.tensors for t in timed)
+    return dataclasses.replace(tensors, timed=TimedPrompts(prompts, torch.stack(rows)))
+
+
+def _refuse_shaped(events: Sequence[TimelineEvent]) -> None:
+    shaped = [e for e in events if e.shaped]
+    if shaped:
+        raise TimelineError(
+            f"{shaped[0].where}the event {shaped[0].range_text} s has a fade or a strength "
+            "below 1, which only the blend time mode uses: drop them or use mode 'blend'"
         )
 
 
@@ -772,8 +959,12 @@ def _sample_windows(
         local = dataclasses.replace(
             local,
             latent_lengths=(local.latent_lengths - window.start).clamp(max=span.stop - span.start),
-            # A time-aligned layout is per frame: each window takes its own frames of it.
+            # A time-aligned layout and blend weights are per frame: each window takes its own
+            # frames of them (timed prompts hold in absolute seconds of the clip).
             time_aligned=None if local.time_aligned is None else local.time_aligned[:, span],
+            timed=None
+            if local.timed is None
+            else TimedPrompts(local.timed.prompts, local.timed.weights[:, :, span]),
         )
         fresh = start is None and not window.known
         step_callback = None

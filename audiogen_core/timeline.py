@@ -22,12 +22,19 @@ class TimelineError(ValueError):
 
 @dataclass(frozen=True)
 class TimelineEvent:
-    """``prompt`` heard from ``start_s`` to ``end_s`` (``None``: to the end of the clip)."""
+    """``prompt`` heard from ``start_s`` to ``end_s`` (``None``: to the end of the clip).
+
+    ``fade_s`` (a soft edge inside the range) and ``strength`` (in [0, 1], how much of the
+    base prompt it replaces) shape the event in the blend time mode (``blending.py``); the
+    aligned mode lays content over whole frames and takes neither.
+    """
 
     start_s: float
     end_s: float | None
     prompt: str
     line: int | None = None  # where the event was written, for messages
+    fade_s: float = 0.0
+    strength: float = 1.0
 
     def __post_init__(self) -> None:
         where = self.where
@@ -41,6 +48,15 @@ class TimelineEvent:
                     f"{where}the event ends ({self.end_s:g} s) before it starts "
                     f"({self.start_s:g} s): the end must come after the start"
                 )
+        if not _is_time(self.fade_s) or self.fade_s < 0:
+            raise TimelineError(f"{where}fade {self.fade_s!r} must be a number of seconds >= 0")
+        if self.end_s is not None and 2 * self.fade_s > self.end_s - self.start_s:
+            raise TimelineError(
+                f"{where}the fade ({self.fade_s:g} s) is longer than half the event "
+                f"{self.range_text} s: shorten it to at most {(self.end_s - self.start_s) / 2:g} s"
+            )
+        if not _is_time(self.strength) or not 0.0 <= self.strength <= 1.0:
+            raise TimelineError(f"{where}strength {self.strength!r} must be a number in [0, 1]")
         try:
             object.__setattr__(self, "prompt", validate_prompt(self.prompt))
         except (TypeError, ValueError) as exc:
@@ -50,6 +66,11 @@ class TimelineEvent:
     def where(self) -> str:
         """``"line N: "`` when the line is known, else ``""`` (a prefix for messages)."""
         return "" if self.line is None else f"line {self.line}: "
+
+    @property
+    def shaped(self) -> bool:
+        """Whether the event has a fade or a strength below 1 (blend-mode settings)."""
+        return self.fade_s > 0 or self.strength < 1
 
     @property
     def range_text(self) -> str:
@@ -74,7 +95,8 @@ class Timeline:
             raise TimelineError("the timeline is empty: give a base prompt or at least one event")
 
     def to_text(self) -> str:
-        """The timeline in the text format of ``timeline_text`` (parses back to itself)."""
+        """The timeline in the text format of ``timeline_text`` (parses back to itself, except
+        for fades and strengths, which the text format does not hold)."""
         lines = [] if self.base is None else [self.base]
         lines += [f"{e.range_text} {e.prompt}" for e in self.events]
         return "\n".join(lines)

@@ -17,12 +17,16 @@ from golden_checks.generator import load_generator as load_golden_generator
 from golden_io import first_case
 from memory_probe import peak_allocated_bytes
 
+from audiogen_core.blending import blend_weights, event_weights
+from audiogen_core.generator import TimedPrompts
 from audiogen_core.memory import (
     decoding_bytes,
     prompt_encoding_bytes,
     sampling_bytes,
     weight_bytes,
 )
+from audiogen_core.timegrid import TimeGrid
+from audiogen_core.timeline import TimelineEvent
 from audiogen_core.weights import load_generator, load_text_encoder
 
 LOOSENESS = 1.6
@@ -42,23 +46,41 @@ def generator_case():
 
 
 @pytest.mark.parametrize(
-    "dtype, batch, guidance",
-    [(torch.float32, 2, True), (torch.bfloat16, 1, True), (torch.float32, 1, False)],
+    "dtype, batch, guidance, timed",
+    [
+        (torch.float32, 2, True, 0),
+        (torch.bfloat16, 1, True, 0),
+        (torch.float32, 1, False, 0),
+        (torch.float32, 1, True, 2),
+    ],
 )
-def test_sampling_estimate_bounds_the_measured_peak(generator_case, dtype, batch, guidance):
+def test_sampling_estimate_bounds_the_measured_peak(
+    generator_case, dtype, batch, guidance, timed
+):
     model = load_golden_generator(generator_case).to(dtype)
     t5_hidden = generator_case.inputs["t5_hidden"][:1].expand(batch, -1, -1)
     t5_mask = generator_case.inputs["t5_mask"][:1].expand(batch, -1)
     frames = 1500  # a minute of audio: activations dominate
     cond = model.condition(t5_hidden, t5_mask)
     cond = dataclasses.replace(cond, latent_lengths=torch.full((batch,), frames))
+    if timed:
+        # Overlapping blended prompts that leave the clip's ends to the base prompt, so every
+        # prompt is evaluated at every step.
+        grid = TimeGrid(frame_rate=25, sample_rate=16000)
+        events = [
+            TimelineEvent(i * 20.0 + 5.0, i * 20.0 + 35.0, "<|caption|> x", fade_s=1.0)
+            for i in range(timed)
+        ]
+        weights = blend_weights(event_weights(grid, frames, events))[None]
+        prompts = tuple(model.condition(t5_hidden[:1], t5_mask[:1]) for _ in range(timed))
+        cond = dataclasses.replace(cond, timed=TimedPrompts(prompts, weights))
     noise = torch.randn(batch, model.latent_dim, frames, generator=torch.Generator().manual_seed(0))
     scale = 5.0 if guidance else 1.0
     measured = peak_allocated_bytes(
         lambda: model.sample(cond, noise, steps=2, guidance=scale)
     )
-    estimate = sampling_bytes(model, batch, frames, cond.context.shape[1], guidance)
-    _check(estimate, measured, f"sampling {dtype} batch {batch} guidance {guidance}")
+    estimate = sampling_bytes(model, batch, frames, cond.context.shape[1], guidance, timed)
+    _check(estimate, measured, f"sampling {dtype} batch {batch} guidance {guidance} {timed}")
 
 
 def test_sampling_estimate_grows_with_frames_batch_and_guidance(generator_case):

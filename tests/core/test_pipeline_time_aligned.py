@@ -54,44 +54,44 @@ def test_aligned_mode_with_a_duration_is_exact_to_the_sample(pipe):
 def test_timeline_clip_length_rules(pipe):
     door = _own_frames(pipe, DOOR)
     timed = Timeline((TimelineEvent(0.4, 0.8, DOOR), TimelineEvent(0.2, None, SPEECH)), BASE)
-    assert pipe.encode_timeline(timed, duration_s=2.0).predicted_frames == [50]
+    assert pipe.encode_timeline(timed, duration_s=2.0, mode="aligned").predicted_frames == [50]
     # Without a duration: the latest end, an open event lasting its own timing.
     speech = _own_frames(pipe, SPEECH)
-    assert pipe.encode_timeline(timed).predicted_frames == [max(20, 5 + speech)]
+    assert pipe.encode_timeline(timed, mode="aligned").predicted_frames == [max(20, 5 + speech)]
     only_open = Timeline((TimelineEvent(0.2, None, DOOR),))
-    assert pipe.encode_timeline(only_open).predicted_frames == [5 + door]
+    assert pipe.encode_timeline(only_open, mode="aligned").predicted_frames == [5 + door]
     base_only = Timeline((), BASE)
     assert (
-        pipe.encode_timeline(base_only).predicted_frames
+        pipe.encode_timeline(base_only, mode="aligned").predicted_frames
         == pipe.encode_prompt(BASE).predicted_frames
     )
 
 
 def test_timeline_samples_and_decodes(pipe):
     timed = Timeline((TimelineEvent(0.4, 0.8, DOOR),), BASE)
-    cond = pipe.encode_timeline(timed, duration_s=1.2)
+    cond = pipe.encode_timeline(timed, duration_s=1.2, mode="aligned")
     assert cond.prompts == [f"{BASE}\n0.4-0.8 {DOOR}"]
     audio = pipe.decode(pipe.sample(cond, seed=0, steps=2))
     assert audio.shape == (1, 1, 30 * 640) and torch.isfinite(audio).all()
     # The event's frames differ from the base-only clip's; the conditioning is data.
-    plain = pipe.encode_timeline(Timeline((), BASE), duration_s=1.2).tensors.time_aligned
-    changed = (cond.tensors.time_aligned != plain).any(dim=-1)[0]
+    plain = pipe.encode_timeline(Timeline((), BASE), duration_s=1.2, mode="aligned")
+    changed = (cond.tensors.time_aligned != plain.tensors.time_aligned).any(dim=-1)[0]
     assert changed.nonzero().flatten().tolist() == list(range(10, 20))
 
 
 def test_timeline_errors_name_the_line(pipe):
     late = Timeline((TimelineEvent(1.0, 3.0, DOOR, line=4),), BASE)
     with pytest.raises(TimelineError, match="line 4: the event 1-3 s ends after the 2 s clip"):
-        pipe.encode_timeline(late, duration_s=2.0)
+        pipe.encode_timeline(late, duration_s=2.0, mode="aligned")
     after = Timeline((TimelineEvent(2.5, None, DOOR, line=2),), BASE)
     with pytest.raises(TimelineError, match="line 2: .* starts at or after the end"):
-        pipe.encode_timeline(after, duration_s=2.0)
+        pipe.encode_timeline(after, duration_s=2.0, mode="aligned")
     tiny = Timeline((TimelineEvent(1.0, 1.01, DOOR, line=7),), BASE)
     with pytest.raises(TimelineError, match="line 7: .* shorter than one latent frame"):
-        pipe.encode_timeline(tiny, duration_s=2.0)
+        pipe.encode_timeline(tiny, duration_s=2.0, mode="aligned")
     long = Timeline((TimelineEvent(0.0, 700.0, DOOR),))
     with pytest.raises(TimelineError, match="600 s limit"):
-        pipe.encode_timeline(long)
+        pipe.encode_timeline(long, mode="aligned")
     with pytest.raises(TypeError, match="Timeline"):
         pipe.encode_timeline([DOOR])
 
@@ -127,7 +127,7 @@ def test_half_precisions(tiny_model_dir, pipe, dtype):
     timed = Timeline((TimelineEvent(0.2, 0.6, DOOR),), BASE)
     for make in (
         lambda p: p.align(p.encode_prompt(SPEECH), duration_s=0.8),
-        lambda p: p.encode_timeline(timed, duration_s=0.8),
+        lambda p: p.encode_timeline(timed, duration_s=0.8, mode="aligned"),
     ):
         assert torch.isfinite(half.decode(half.sample(make(half), seed=2, steps=2))).all()
         layout = make(pipe)
@@ -138,7 +138,7 @@ def test_half_precisions(tiny_model_dir, pipe, dtype):
 
 def test_a_long_timeline_is_sampled_window_by_window_on_its_own_frames(pipe, monkeypatch):
     events = [TimelineEvent(0.5, 1.5, DOOR), TimelineEvent(2.6, 3.4, DOOR)]
-    cond = pipe.encode_timeline(Timeline(events, base=BASE), duration_s=4.0)
+    cond = pipe.encode_timeline(Timeline(events, base=BASE), duration_s=4.0, mode="aligned")
     layout = cond.tensors.time_aligned
     seen = []
     real = pipe.generator.sample
