@@ -22,6 +22,7 @@ honour it.
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -225,6 +226,11 @@ def to_storage(tensor: Tensor, dtype: torch.dtype, key: str = "") -> Tensor:
     limit = torch.finfo(dtype).max
     if tensor.numel() and limit < torch.finfo(tensor.dtype).max:
         largest = float(tensor.detach().abs().max())
+        if not math.isfinite(largest):
+            raise ValueError(
+                f"weight {key or '(unnamed)'} holds NaN or infinite values: the checkpoint is "
+                "damaged; download it again"
+            )
         if not largest <= limit:
             raise ValueError(
                 f"weight {key or '(unnamed)'} holds values up to {largest:g}, beyond the "

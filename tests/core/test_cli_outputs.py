@@ -282,9 +282,18 @@ def test_nan_weights_are_an_error_naming_the_stage_and_write_nothing(capsys, tmp
     path.unlink()  # the loaded tensors may still map the old file
     save_file(tensors, str(path))
     out = tmp_path / "scene.wav"
+    # fp32 as stored: the damaged weight reaches sampling, which names itself.
     status, err = run_main(
         capsys, "--caption", "rain", "--out", str(out), "--duration", "0.4", "--steps", "1",
-        "--model-dir", str(models),
+        "--dtype", "fp32", "--model-dir", str(models),
     )  # fmt: skip
     assert "sampling produced NaN or infinite values" in _one_error_line(status, err)
+    assert not out.exists()
+    # Converted to bf16 while loading: the loader names the damaged weight before any work.
+    status, err = run_main(
+        capsys, "--caption", "rain", "--out", str(out), "--duration", "0.4", "--steps", "1",
+        "--dtype", "bf16", "--model-dir", str(models),
+    )  # fmt: skip
+    line = _one_error_line(status, err)
+    assert "backbone.final_block.linear.bias holds NaN or infinite values" in line
     assert not out.exists()
