@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from audiogen_core.cli import main
 from audiogen_core.manifest import encode_wav
@@ -79,7 +80,15 @@ def reference(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("batch_reference")
     jobs = twenty_jobs(root / "jobs.jsonl")
     out = root / "out"
-    code = main(batch_command(jobs, out, tiny_model_dir))
+    # One CPU thread, like the runs it is compared with (the subprocesses here, and every
+    # torchrun worker, which torchrun starts with OMP_NUM_THREADS=1): float sums are blocked
+    # by thread count, so bit-for-bit agreement holds for the same threads per process.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(batch_command(jobs, out, tiny_model_dir))
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0
     return jobs, out
 
