@@ -18,11 +18,22 @@ from . import (
     model_paths,
     prompt_nodes,
     routes,
+    timeline_nodes,
     video,
     view,
 )
 
-_MODULES = (loaders, prompt_nodes, generation, codec, editing, mixer, video, view)
+_MODULES = (
+    loaders,
+    prompt_nodes,
+    generation,
+    timeline_nodes,
+    codec,
+    editing,
+    mixer,
+    video,
+    view,
+)
 
 NODES: list[type[io.ComfyNode]] = [node for module in _MODULES for node in module.NODES]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from audiogen_core import limits
+from audiogen_core.blending import DEFAULT_TIME_MODE, TIME_MODES
 from audiogen_core.limits import MAX_DURATION_S
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
 from audiogen_core.prompt import token_report
@@ -184,6 +185,17 @@ class AudioGenSampler(io.ComfyNode):
                     tooltip="Seconds of the previous window each window continues from; must "
                     "be shorter than window_s.",
                 ),
+                io.Combo.Input(
+                    "time_mode",
+                    options=list(TIME_MODES),
+                    default=DEFAULT_TIME_MODE,
+                    optional=True,
+                    tooltip="How timed prompts (AudioGen Timed Prompt) are heard. blend: each "
+                    "one's sound is blended in over its range (one extra DiT evaluation per "
+                    "timed prompt per step). aligned: the model's time-aligned path lays each "
+                    "one's words over its range (no fades or strengths; without timed prompts "
+                    "the words follow the model's own timing). Not with a latent.",
+                ),
             ],
             outputs=[
                 common.Latent.Output(
@@ -209,6 +221,7 @@ class AudioGenSampler(io.ComfyNode):
         denoise: float = 1.0,
         window_s: float = DEFAULT_WINDOW_S,
         overlap_s: float = DEFAULT_OVERLAP_S,
+        time_mode: str = DEFAULT_TIME_MODE,
     ) -> io.NodeOutput:
         bar = comfy_compat.progress_bar(steps)
 
@@ -228,6 +241,11 @@ class AudioGenSampler(io.ComfyNode):
                     f"has the latent's length ({_seconds_of(latent)}): set duration_s to 0, or "
                     "make the clip longer with AudioGen Extend."
                 )
+            if latent is not None and time_mode == "aligned":
+                raise ValueError(
+                    "time_mode aligned does not go with a latent: the aligned layout sets the "
+                    "clip's length. Edit with timed prompts in the blend mode."
+                )
             if window_s < 0:
                 raise ValueError(
                     f"window_s is {window_s:g}: use 0 for one pass or a window in seconds."
@@ -239,6 +257,7 @@ class AudioGenSampler(io.ComfyNode):
             )
             ready(model.patcher, memory_required=needed)
             pipe = AudioGenPipeline(generator=model.component)
+            conditioning = pipe.apply_time_mode(conditioning, time_mode, duration_s or None)
             result = pipe.sample(
                 conditioning,
                 seed=seed,

@@ -153,7 +153,8 @@ def sampling_memory(
     window_s: float | None = DEFAULT_WINDOW_S,
 ) -> int:
     """The Sampler: every item of the batch at the longest length, or one window's frames for
-    a clip sampled window by window; guidance above 1 doubles the DiT batch."""
+    a clip sampled window by window; guidance above 1 doubles the DiT batch, and each timed
+    prompt adds a row per item (the blend time mode's upper bound; aligned needs less)."""
     generator = model.component
     rate = int(generator.frame_rate)
     if duration_s:
@@ -162,12 +163,14 @@ def sampling_memory(
         frames = max(conditioning.predicted_frames)
     if window_s is not None:
         frames = min(frames, round(window_s * rate))
+    contexts = [conditioning.tensors, *(timed.tensors for timed in conditioning.timed)]
     return memory.sampling_bytes(
         generator,
         batch=conditioning.batch_size * variations,
         frames=max(frames, 1),
-        context_tokens=int(conditioning.tensors.context.shape[1]),
+        context_tokens=max(int(c.context.shape[1]) for c in contexts),
         guidance=guidance > 1.0,
+        timed_prompts=len(conditioning.timed),
     )
 
 

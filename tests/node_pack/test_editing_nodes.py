@@ -238,9 +238,10 @@ def test_new_sampler_widgets_come_after_the_old_ones_as_optional_inputs():
         "duration_s",
         "batch_size",
     ]
-    assert list(info["optional"]) == ["latent", "denoise", "window_s", "overlap_s"]
+    assert list(info["optional"]) == ["latent", "denoise", "window_s", "overlap_s", "time_mode"]
     from audiogen_core.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
     assert info["optional"]["denoise"][1]["default"] == 1.0
     assert info["optional"]["window_s"][1]["default"] == DEFAULT_WINDOW_S
     assert info["optional"]["overlap_s"][1]["default"] == DEFAULT_OVERLAP_S
+    assert info["optional"]["time_mode"][1]["default"] == "blend"

@@ -1,0 +1,340 @@
+"""Sound on a timeline: timed prompts chained onto a conditioning, a timeline typed as text,
+and the scene cuts of a video as times a timeline can use."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import torch
+from comfy_api.latest import io, ui
+
+from audiogen_core.blending import DEFAULT_TIME_MODE, TIME_MODES
+from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.pipeline import AudioGenPipeline, Conditioning
+from audiogen_core.scene_cuts import scene_cuts
+from audiogen_core.timeline import TimelineError, TimelineEvent
+from audiogen_core.timeline_text import TimelineSyntaxError, parse_timeline
+
+from . import common
+from .managed import ManagedModel, prompt_encoding_memory, ready
+
+ALIASES = ("timeline", "sound design", "timed prompt", "events")
+
+
+def _encoding_pipe(text_encoder: ManagedModel, model: ManagedModel, prompts: list[str]):
+    """Both models ready for the longest of ``prompts`` (as Text Encode), and a pipeline."""
+    needed = max(prompt_encoding_memory(text_encoder, model, p) for p in prompts)
+    ready(text_encoder.patcher, model.text_side, memory_required=needed)
+    return AudioGenPipeline(generator=model.component, text_encoder=text_encoder.component)
+
+
+class AudioGenTimedPrompt(io.ComfyNode):
+    DISPLAY_NAME = "AudioGen Timed Prompt"
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenTimedPrompt",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Adds a prompt heard only from start_s to end_s to a conditioning: the sound "
+                "of the conditioning's own prompt everywhere else. Chain several for several "
+                "events. Each timed prompt costs one extra DiT evaluation per sampling step."
+            ),
+            inputs=[
+                common.TextEncoder.Input(
+                    "text_encoder", tooltip="From AudioGen Load Text Encoder (encodes the prompt)."
+                ),
+                common.Model.Input(
+                    "model",
+                    tooltip="From AudioGen Load Model (its content adapter and duration head "
+                    "run here; the DiT stays where it is).",
+                ),
+                common.Conditioning.Input(
+                    "conditioning",
+                    tooltip="The base sound, heard wherever no event is: from AudioGen Text "
+                    "Encode or another Timed Prompt.",
+                ),
+                common.prompt_input(
+                    "The event's sound: from AudioGen Caption Composer, or any STRING holding "
+                    "a tagged prompt that starts with <|caption|>."
+                ),
+                io.Float.Input(
+                    "start_s",
+                    default=0.0,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.04,
+                    tooltip="Where the event starts, in seconds from the start of the clip "
+                    "(on the nearest 0.04 s latent frame).",
+                ),
+                io.Float.Input(
+                    "end_s",
+                    default=0.0,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.04,
+                    tooltip="Where the event ends, in seconds; 0 = open: it lasts to the end "
+                    "of the clip. Must be after start_s and inside the sampled clip.",
+                ),
+                io.Float.Input(
+                    "fade_s",
+                    default=0.0,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.04,
+                    tooltip="Soft edges: the event fades in and out over this many seconds "
+                    "inside its range (at most half of it). 0 = hard edges.",
+                ),
+                io.Float.Input(
+                    "strength",
+                    default=1.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.05,
+                    tooltip="How much of the base sound the event replaces over its range: "
+                    "1.0 = only the event, 0.5 = half and half.",
+                ),
+            ],
+            outputs=[
+                common.Conditioning.Output(
+                    display_name="conditioning",
+                    tooltip="The conditioning with this timed prompt added: for the Sampler "
+                    "(time_mode blend or aligned) or another Timed Prompt.",
+                ),
+            ],
+            **common.search_aliases(*ALIASES, "audiogen timed prompt", "regional prompt"),
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        text_encoder: ManagedModel,
+        model: ManagedModel,
+        conditioning: Conditioning,
+        prompt: str,
+        start_s: float,
+        end_s: float,
+        fade_s: float,
+        strength: float,
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
+            # Checked before the models are moved: a bad range fails at once.
+            event = TimelineEvent(start_s, end_s or None, prompt, fade_s=fade_s, strength=strength)
+            pipe = _encoding_pipe(text_encoder, model, [event.prompt])
+            cond = pipe.add_timed_prompts(conditioning, event)
+        events = len(cond.timed)
+        info = f"{event.range_text} s: {events} timed prompt{'s' if events > 1 else ''}"
+        return io.NodeOutput(cond, ui=ui.PreviewText(info))
+
+
+class AudioGenTimelineFromText(io.ComfyNode):
+    DISPLAY_NAME = "AudioGen Timeline From Text"
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenTimelineFromText",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Encodes a whole timeline typed as text, one event a line "
+                '("2.0-3.0 sfx: a heavy door slams", "3- speech: calm narrator"; lines '
+                "without times are the base sound). Problems are listed with their line "
+                "numbers. Connect to the Sampler with duration_s 0."
+            ),
+            inputs=[
+                common.TextEncoder.Input(
+                    "text_encoder", tooltip="From AudioGen Load Text Encoder."
+                ),
+                common.Model.Input(
+                    "model",
+                    tooltip="From AudioGen Load Model (its content adapter and duration head "
+                    "run here).",
+                ),
+                io.String.Input(
+                    "timeline",
+                    multiline=True,
+                    default=(
+                        "env: steady rain on a tin roof\n"
+                        "2.0-3.0 sfx: a heavy door slams\n"
+                        "3- speech: calm male narrator\n"
+                        "3- asr: It was a night like any other."
+                    ),
+                    tooltip="One event a line: [START-END or START-] VIEW: text, a tagged "
+                    "prompt, or plain text (the caption). Lines with the same times are one "
+                    "event; lines without times the base sound. # starts a comment. See the "
+                    "help page for the whole format.",
+                ),
+                io.Combo.Input(
+                    "mode",
+                    options=list(TIME_MODES),
+                    default=DEFAULT_TIME_MODE,
+                    tooltip="blend: each event's sound is blended in over its range (needs "
+                    "base lines; one extra DiT evaluation per event per step). aligned: the "
+                    "model's time-aligned path lays each event's words over its range.",
+                ),
+                io.Float.Input(
+                    "duration_s",
+                    default=0.0,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.01,
+                    tooltip="Length of the clip in seconds. 0 = until the latest event ends "
+                    "(an open event lasting as long as the model times it), or the base "
+                    "sound's predicted length when there are no events.",
+                ),
+            ],
+            outputs=[
+                common.Conditioning.Output(
+                    display_name="conditioning",
+                    tooltip="The encoded timeline, for the Sampler (leave its duration_s at 0, "
+                    "or give the same length).",
+                ),
+                io.Float.Output(
+                    display_name="seconds", tooltip="The length of the clip, in seconds."
+                ),
+            ],
+            **common.search_aliases(*ALIASES, "audiogen timeline", "script"),
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        text_encoder: ManagedModel,
+        model: ManagedModel,
+        timeline: str,
+        mode: str,
+        duration_s: float,
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
+            try:
+                parsed = parse_timeline(timeline)
+            except TimelineSyntaxError as exc:
+                # Its constructor takes the list of errors; the node re-raises the message.
+                raise TimelineError(str(exc)) from exc
+            prompts = [e.prompt for e in parsed.events] + [parsed.base] * (parsed.base is not None)
+            pipe = _encoding_pipe(text_encoder, model, prompts)
+            cond = pipe.encode_timeline(parsed, duration_s or None, mode=mode)
+        seconds = float(cond.predicted_duration_s[0])
+        events = len(parsed.events)
+        info = f"{events} event{'' if events == 1 else 's'}, {seconds:.2f} s, {mode} mode"
+        return io.NodeOutput(cond, seconds, ui=ui.PreviewText(info))
+
+
+class AudioGenCutsFromVideo(io.ComfyNode):
+    DISPLAY_NAME = "AudioGen Cuts From Video"
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="AudioGenCutsFromVideo",
+            display_name=cls.DISPLAY_NAME,
+            category=common.CATEGORY,
+            description=(
+                "Finds the scene cuts of a video (frames that change most of the picture) so "
+                "a sound can start on a cut: the cut times, the shots as timeline ranges, the "
+                "first cut and the number of cuts."
+            ),
+            inputs=[
+                io.Float.Input(
+                    "threshold",
+                    default=0.1,
+                    min=0.01,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="How much of the picture must change for a cut (mean change of a "
+                    "pixel, 0..1). Lower finds softer cuts.",
+                ),
+                io.Float.Input(
+                    "min_gap_s",
+                    default=0.5,
+                    min=0.0,
+                    max=MAX_DURATION_S,
+                    step=0.1,
+                    tooltip="Of cuts closer than this, only the strongest is kept (a flash "
+                    "is one cut).",
+                ),
+                io.Float.Input(
+                    "fps",
+                    default=24.0,
+                    min=0.01,
+                    max=1000.0,
+                    step=0.001,
+                    tooltip="Frame rate of the images (ignored when a VIDEO is connected).",
+                ),
+                io.Image.Input(
+                    "images",
+                    optional=True,
+                    tooltip="The video's frames, e.g. images from Get Video Components.",
+                ),
+                io.Video.Input(
+                    "video",
+                    optional=True,
+                    tooltip="A whole video, e.g. from Load Video (its own frames and rate).",
+                ),
+            ],
+            outputs=[
+                io.String.Output(
+                    display_name="cut_times",
+                    tooltip="The cut times in seconds, one a line (e.g. 2.417).",
+                ),
+                io.String.Output(
+                    display_name="shots",
+                    tooltip="Each shot as a timeline range, one a line (0-2.417, 2.417-5, "
+                    "5-): write a sound after a range to make it a timeline text line.",
+                ),
+                io.Float.Output(
+                    display_name="first_cut_s",
+                    tooltip="The first cut in seconds (0 when there is none), e.g. for a "
+                    "Timed Prompt's start_s.",
+                ),
+                io.Int.Output(display_name="count", tooltip="How many cuts were found."),
+            ],
+            **common.search_aliases("scene cuts", "shot detection", "sound for video", "foley"),
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        threshold: float,
+        min_gap_s: float,
+        fps: float,
+        images: torch.Tensor | None = None,
+        video=None,
+    ) -> io.NodeOutput:
+        with common.user_errors(cls.DISPLAY_NAME):
+            if video is not None:
+                components = video.get_components()
+                images, rate = components.images, Fraction(components.frame_rate)
+            elif images is not None:
+                rate = Fraction(fps)
+            else:
+                raise ValueError("connect the video's frames (images, with fps) or a VIDEO.")
+            if images.shape[0] < 1 or rate <= 0:
+                raise ValueError(
+                    f"the video has {images.shape[0]} frames at {float(rate):g} fps; it needs "
+                    "at least one frame and a positive frame rate."
+                )
+            frames = images.detach().to("cpu", torch.float32).numpy()
+            cuts = scene_cuts(np.asarray(frames), float(rate), threshold, min_gap_s)
+        times = [_seconds(t) for t in cuts]
+        edges = ["0", *times]
+        shots = [f"{a}-{b}" for a, b in zip(edges, times, strict=False)] + [f"{edges[-1]}-"]
+        first = cuts[0] if cuts else 0.0
+        info = f"{len(cuts)} cut{'' if len(cuts) == 1 else 's'}" + (
+            f" at {', '.join(times)} s" if cuts else ""
+        )
+        return io.NodeOutput(
+            "\n".join(times), "\n".join(shots), float(first), len(cuts), ui=ui.PreviewText(info)
+        )
+
+
+def _seconds(t: float) -> str:
+    """A time with millisecond precision and no trailing zeros (2.417, 5, 0.5)."""
+    return f"{t:.3f}".rstrip("0").rstrip(".")
+
+
+NODES = (AudioGenTimedPrompt, AudioGenTimelineFromText, AudioGenCutsFromVideo)
