@@ -465,3 +465,59 @@ def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_pictur
     streams = {s["codec_type"]: s for s in probe(str(video_file))["streams"]}
     assert int(streams["video"]["nb_read_frames"]) == frames
     assert float(streams["audio"]["duration"]) == pytest.approx(30.5, abs=0.07)
+
+
+# --------------------------------------------------------------------------- timeline workflows
+
+
+def test_the_timeline_workflows_are_shipped():
+    assert {"audiogen-sound-design-on-a-timeline", "audiogen-sound-on-the-cuts"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
+def test_sound_design_on_a_timeline_places_narration_and_three_events(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    workflow, run = run_workflow("audiogen-sound-design-on-a-timeline")
+    (cond,) = output_of(workflow, run, "AudioGenTimedPrompt", index=3)
+    ranges = [
+        (t.event.start_s, t.event.end_s, t.event.fade_s, t.event.strength) for t in cond.timed
+    ]
+    assert ranges == [
+        (0.5, 5.0, 0.0, 1.0),
+        (5.5, 6.5, 0.0, 1.0),
+        (7.0, 8.5, 0.2, 0.8),
+        (8.5, None, 0.3, 1.0),
+    ]
+    assert "<|asr|> It was a night like any other" in cond.timed[0].event.prompt
+    assert cond.prompts[0].startswith("<|caption|> A quiet street at night in the rain")
+    assert _sampler(workflow)["widgets_values"][5:] == [10.0, 1, 1.0, 20.0, 4.0, "blend"]
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    assert audio["waveform"].shape == (1, 1, 160000)
+    (saved,) = saved_files(folder_paths, run, workflow, "SaveAudio")
+    assert (sf.info(saved).samplerate, sf.info(saved).frames) == (16000, 160000)
+
+
+@pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
+@pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
+def test_sound_on_the_cuts_starts_the_second_sound_on_the_videos_cut(comfy_run):
+    run_workflow, folder_paths = comfy_run
+    # Two shots at 24 fps: 36 red frames, then 30 blue ones: one cut at 1.5 s, 2.75 s in all.
+    shot = "color=c={}:size=64x48:rate=24:duration={}"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", shot.format("red", 1.5)]
+        + ["-f", "lavfi", "-i", shot.format("blue", 1.25)]
+        + ["-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]"]
+        + ["-pix_fmt", "yuv420p", str(Path(folder_paths.get_input_directory()) / "your_video.mp4")],
+        check=True,
+    )
+    workflow, run = run_workflow("audiogen-sound-on-the-cuts")
+    assert output_of(workflow, run, "AudioGenCutsFromVideo") == ("1.5", "0-1.5\n1.5-", 1.5, 1)
+    (cond,) = output_of(workflow, run, "AudioGenTimedPrompt")
+    assert [(t.event.start_s, t.event.end_s) for t in cond.timed] == [(1.5, None)]
+    assert cond.timed[0].event.prompt.startswith("<|caption|> A busy city street")
+    (audio,) = output_of(workflow, run, "AudioGenDecode")
+    assert audio["waveform"].shape == (1, 1, 44000)
+    (video_file,) = saved_files(folder_paths, run, workflow, "SaveVideo")
+    streams = {s["codec_type"]: s for s in probe(str(video_file))["streams"]}
+    assert int(streams["video"]["nb_read_frames"]) == 66
+    assert float(streams["audio"]["duration"]) == pytest.approx(2.75, abs=0.07)
