@@ -66,7 +66,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     default=0.0,
                     min=0.0,
                     max=MAX_DURATION_S,
-                    step=0.04,
+                    step=0.01,
                     tooltip="Where the event starts, in seconds from the start of the clip "
                     "(on the nearest 0.04 s latent frame).",
                 ),
@@ -75,7 +75,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     default=0.0,
                     min=0.0,
                     max=MAX_DURATION_S,
-                    step=0.04,
+                    step=0.01,
                     tooltip="Where the event ends, in seconds; 0 = open: it lasts to the end "
                     "of the clip. Must be after start_s and inside the sampled clip.",
                 ),
@@ -84,7 +84,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     default=0.0,
                     min=0.0,
                     max=MAX_DURATION_S,
-                    step=0.04,
+                    step=0.01,
                     tooltip="Soft edges: the event fades in and out over this many seconds "
                     "inside its range (at most half of it). 0 = hard edges.",
                 ),
