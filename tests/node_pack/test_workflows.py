@@ -499,8 +499,9 @@ def test_sound_design_on_a_timeline_places_narration_and_three_events(comfy_run)
 
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
-def test_sound_on_the_cuts_starts_the_second_sound_on_the_videos_cut(comfy_run):
-    run_workflow, folder_paths = comfy_run
+@pytest.mark.parametrize("time_mode", ["blend", "aligned"])
+def test_sound_on_the_cuts_starts_the_second_sound_on_the_videos_cut(comfy_run, time_mode):
+    _, folder_paths = comfy_run
     # Two shots at 24 fps: 36 red frames, then 30 blue ones: one cut at 1.5 s, 2.75 s in all.
     shot = "color=c={}:size=64x48:rate=24:duration={}"
     subprocess.run(
@@ -510,7 +511,11 @@ def test_sound_on_the_cuts_starts_the_second_sound_on_the_videos_cut(comfy_run):
         + ["-pix_fmt", "yuv420p", str(Path(folder_paths.get_input_directory()) / "your_video.mp4")],
         check=True,
     )
-    workflow, run = run_workflow("audiogen-sound-on-the-cuts")
+    registry = {**NODE_CLASS_MAPPINGS, **bind_core_nodes(folder_paths)}
+    workflow = load("audiogen-sound-on-the-cuts")
+    assert _sampler(workflow)["widgets_values"][-1] == "blend"
+    _sampler(workflow)["widgets_values"][-1] = time_mode  # the other mode, as a user picks it
+    run = execute(to_prompt(workflow, registry), registry)
     assert output_of(workflow, run, "AudioGenCutsFromVideo") == ("1.5", "0-1.5\n1.5-", 1.5, 1)
     (cond,) = output_of(workflow, run, "AudioGenTimedPrompt")
     assert [(t.event.start_s, t.event.end_s) for t in cond.timed] == [(1.5, None)]
