@@ -44,4 +44,16 @@ def user_errors(node: str) -> Iterator[None]:
     try:
         yield
     except (ValueError, WeightsError) as exc:
-        raise type(exc)(f"{node}: {exc}") from exc
+        raise _prefixed(exc, f"{node}: {exc}") from exc
+
+
+def _prefixed(exc: Exception, message: str) -> Exception:
+    """``exc``'s own type with ``message``, or its plain base type when that type is built from
+    something other than one message (e.g. a list of numbered errors)."""
+    try:
+        prefixed = type(exc)(message)
+    except TypeError:
+        prefixed = None
+    if prefixed is None or str(prefixed) != message:
+        prefixed = (WeightsError if isinstance(exc, WeightsError) else ValueError)(message)
+    return prefixed

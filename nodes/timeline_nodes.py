@@ -13,8 +13,8 @@ from audiogen_core.blending import DEFAULT_TIME_MODE, TIME_MODES
 from audiogen_core.limits import MAX_DURATION_S
 from audiogen_core.pipeline import AudioGenPipeline, Conditioning
 from audiogen_core.scene_cuts import scene_cuts
-from audiogen_core.timeline import TimelineError, TimelineEvent
-from audiogen_core.timeline_text import TimelineSyntaxError, parse_timeline
+from audiogen_core.timeline import TimelineEvent
+from audiogen_core.timeline_text import parse_timeline
 
 from . import common
 from .managed import ManagedModel, prompt_encoding_memory, ready
@@ -210,11 +210,7 @@ class AudioGenTimelineFromText(io.ComfyNode):
         duration_s: float,
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
-            try:
-                parsed = parse_timeline(timeline)
-            except TimelineSyntaxError as exc:
-                # Its constructor takes the list of errors; the node re-raises the message.
-                raise TimelineError(str(exc)) from exc
+            parsed = parse_timeline(timeline)
             prompts = [e.prompt for e in parsed.events] + [parsed.base] * (parsed.base is not None)
             pipe = _encoding_pipe(text_encoder, model, prompts)
             cond = pipe.encode_timeline(parsed, duration_s or None, mode=mode)
