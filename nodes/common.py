@@ -52,7 +52,7 @@ def _prefixed(exc: Exception, message: str) -> Exception:
     something other than one message (e.g. a list of numbered errors)."""
     try:
         prefixed = type(exc)(message)
-    except TypeError:
+    except (TypeError, ValueError):  # its constructor wants something else than a message
         prefixed = None
     if prefixed is None or str(prefixed) != message:
         prefixed = (WeightsError if isinstance(exc, WeightsError) else ValueError)(message)
