@@ -104,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     gen.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
     gen.add_argument(
+        "--weight-dtype",
+        default="default",
+        choices=("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2"),
+        help="how the Linear and convolution weights are stored, cast to --dtype as each layer "
+        "runs (default: in --dtype itself); fp8 halves bf16's weight memory",
+    )
+    gen.add_argument(
         "--format",
         default="pcm16",
         choices=("pcm16", "float"),
@@ -614,6 +621,7 @@ def _precision(args: argparse.Namespace):
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .ops import weight_dtype_from_name
     from .pipeline import AudioGenPipeline
     from .weights import load_audio_tokenizer, load_generator, load_text_encoder
 
@@ -637,6 +645,7 @@ def _generate(args: argparse.Namespace) -> int:
         if warning := language_rule_warning(tagged):
             print(f"warning: {_printable(warning)}", file=sys.stderr)
     device, dtype = _precision(args)
+    weight_dtype = weight_dtype_from_name(args.weight_dtype)
     # One large model in memory at a time: the text encoder is freed once the prompt is
     # encoded, the generator once sampling is done; the audio tokenizer (decoder, plus its
     # encoder only to encode --init-audio) is small. A timeline encodes each event's prompt
@@ -645,7 +654,11 @@ def _generate(args: argparse.Namespace) -> int:
     bundled = folders["generator"] / "tokenizer.json"
     pipe = AudioGenPipeline(
         text_encoder=load_text_encoder(
-            folders["text_encoder"], device, dtype, bundled if bundled.is_file() else None
+            folders["text_encoder"],
+            device,
+            dtype,
+            bundled if bundled.is_file() else None,
+            weight_dtype=weight_dtype,
         )
     )
     text = pipe.encode_text(prompt) if timeline is None else None
@@ -654,10 +667,14 @@ def _generate(args: argparse.Namespace) -> int:
         gc.collect()
     if edit.init_audio is not None:
         pipe.audio_tokenizer = load_audio_tokenizer(
-            folders["audio_tokenizer"], device, dtype, include_encoder=True
+            folders["audio_tokenizer"],
+            device,
+            dtype,
+            include_encoder=True,
+            weight_dtype=weight_dtype,
         )
     options = edit.sample_options(pipe)
-    pipe.generator = load_generator(folders["generator"], device, dtype)
+    pipe.generator = load_generator(folders["generator"], device, dtype, weight_dtype=weight_dtype)
     if timeline is None:
         cond = pipe.condition(text)
         if args.time_mode == "aligned":
@@ -681,7 +698,11 @@ def _generate(args: argparse.Namespace) -> int:
     gc.collect()
     if pipe.audio_tokenizer is None:
         pipe.audio_tokenizer = load_audio_tokenizer(
-            folders["audio_tokenizer"], device, dtype, include_encoder=False
+            folders["audio_tokenizer"],
+            device,
+            dtype,
+            include_encoder=False,
+            weight_dtype=weight_dtype,
         )
     waveform = pipe.decode(latent)
     clips = [waveform[i, 0, : latent.num_samples[i]].numpy() for i in range(len(paths))]

@@ -24,6 +24,11 @@ Usage:
     python benchmarks/bench_generate.py --model-dir DIR --write-random --dtypes fp32 bf16 fp16
     python benchmarks/bench_generate.py --model-dir DIR --steps 3 --repeats 2 --json out.json
     python benchmarks/bench_generate.py --model-dir DIR --reference-dir OFFICIAL --dtypes fp32
+    python benchmarks/bench_generate.py --model-dir DIR --dtypes bf16 --weight-dtype fp8_e4m3fn
+
+``--weight-dtype`` stores the Linear and convolution weights of all three models in another
+dtype (fp8 for instance) while they compute in the ``--dtypes`` precision, as the loaders'
+``weight_dtype`` does.
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ def child(args: argparse.Namespace) -> dict:
     import torch
 
     from audiogen_core.devices import DTYPE_NAMES
+    from audiogen_core.ops import weight_dtype_from_name
     from audiogen_core.pipeline import AudioGenPipeline
     from audiogen_core.weights import (
         load_audio_tokenizer,
@@ -117,6 +123,7 @@ def child(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = DTYPE_NAMES[args.child_dtype]
+    weight_dtype = weight_dtype_from_name(args.weight_dtype)
     device = torch.device(args.device)
     folders = resolve_model_dirs(args.model_dir)
     stages = Stages()
@@ -132,14 +139,19 @@ def child(args: argparse.Namespace) -> dict:
     pipe.text_encoder = stages.run(
         "load text encoder",
         lambda: load_text_encoder(
-            folders["text_encoder"], device, dtype, bundled if bundled.is_file() else None
+            folders["text_encoder"],
+            device,
+            dtype,
+            bundled if bundled.is_file() else None,
+            weight_dtype=weight_dtype,
         ),
     )
     text = stages.run("encode text", lambda: pipe.encode_text(PROMPT))
     pipe.text_encoder = None
     stages.run("free text encoder", gc.collect)
     pipe.generator = stages.run(
-        "load generator", lambda: load_generator(folders["generator"], device, dtype)
+        "load generator",
+        lambda: load_generator(folders["generator"], device, dtype, weight_dtype=weight_dtype),
     )
     start: list[float] = []
     if args.child == "ours":
@@ -160,7 +172,11 @@ def child(args: argparse.Namespace) -> dict:
     pipe.audio_tokenizer = stages.run(
         "load audio tokenizer (decoder)",
         lambda: load_audio_tokenizer(
-            folders["audio_tokenizer"], device, dtype, include_encoder=False
+            folders["audio_tokenizer"],
+            device,
+            dtype,
+            include_encoder=False,
+            weight_dtype=weight_dtype,
         ),
     )
     stages.run("decode", lambda: pipe.decode(latent))
@@ -169,6 +185,7 @@ def child(args: argparse.Namespace) -> dict:
     return {
         "impl": args.child,
         "dtype": args.child_dtype,
+        "weight_dtype": args.weight_dtype,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "steps": args.steps,
@@ -263,6 +280,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"]
     )
+    parser.add_argument(
+        "--weight-dtype",
+        default="default",
+        choices=["default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2"],
+        help="storage of the Linear/convolution weights (default: the compute precision)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=25, help="sampling steps (few for timing)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the scene")
@@ -307,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
                 str(args.seconds),
                 "--threads",
                 str(args.threads),
+                "--weight-dtype",
+                args.weight_dtype,
             ]
             if args.reference_dir:
                 command += ["--reference-dir", str(args.reference_dir)]
@@ -314,13 +339,20 @@ def main(argv: list[str] | None = None) -> None:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(result)
             print(json.dumps(result), flush=True)
-    summary = {"machine": machine(), "steps": args.steps, "seconds": args.seconds, "runs": results}
+    summary = {
+        "machine": machine(),
+        "steps": args.steps,
+        "seconds": args.seconds,
+        "weight_dtype": args.weight_dtype,
+        "runs": results,
+    }
     for impl in impls:
         for dtype in args.dtypes:
             runs = [r for r in results if r["impl"] == impl and r["dtype"] == dtype]
             steps = [s for r in runs for s in r["step_seconds"]]
             print(
-                f"{impl:9s} {dtype}: median step {statistics.median(steps):.2f} s, peak RSS "
+                f"{impl:9s} {dtype} (weights {args.weight_dtype}): median step "
+                f"{statistics.median(steps):.2f} s, peak RSS "
                 f"{max(r['peak_rss_gib'] for r in runs):.2f} GiB "
                 f"({', '.join(str(r['peak_rss_gib']) for r in runs)})",
                 file=sys.stderr,
