@@ -23,6 +23,7 @@ from pathlib import Path
 from . import cli_timeline, cli_view, limits
 from .batch import add_batch_arguments, run_batch
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
+from .ops import WEIGHT_DTYPE_CHOICES
 from .prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
 from .weights import DEFAULT_MODEL_DIR_ENV
 
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--weight-dtype",
         default="default",
-        choices=("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2"),
+        choices=WEIGHT_DTYPE_CHOICES,
         help="how the Linear and convolution weights are stored, cast to --dtype as each layer "
         "runs (default: in --dtype itself); fp8 halves bf16's weight memory",
     )

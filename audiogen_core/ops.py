@@ -37,6 +37,8 @@ WEIGHT_DTYPES: dict[str, torch.dtype] = {
     "fp8_e5m2": torch.float8_e5m2,
 }
 FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
+# What a user may choose for weight storage ("default": the compute dtype itself).
+WEIGHT_DTYPE_CHOICES = ("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2")
 # Layer types whose ``weight`` is stored in the weight dtype; everything else (biases, norms,
 # embeddings, learned vectors, buffers) stays in the compute dtype.
 MATRIX_LAYERS: tuple[type[nn.Module], ...] = (

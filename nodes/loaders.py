@@ -7,6 +7,7 @@ from functools import partial
 from comfy_api.latest import io
 
 from audiogen_core.devices import DEVICE_CHOICES, DTYPE_CHOICES
+from audiogen_core.ops import WEIGHT_DTYPE_CHOICES
 from audiogen_core.weights import (
     AUDIO_TOKENIZER,
     GENERATOR,
@@ -30,7 +31,6 @@ PRECISION_TOOLTIP = (
     "reference; bf16/fp16 weights take half the memory of fp32."
 )
 ALIASES = ("audiogen", "dasheng", "text to audio", "load audio model")
-WEIGHT_DTYPE_CHOICES = ("default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2")
 # Full-size weight memory per option in bf16 precision (benchmarks/RESULTS.md, "Weight storage
 # dtypes"); in fp32 precision "default" doubles.
 WEIGHT_MEMORY = {
