@@ -3,8 +3,6 @@ and the scene cuts of a video as times a timeline can use."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 import torch
 from comfy_api.latest import io, ui
@@ -18,6 +16,7 @@ from audiogen_core.timeline_text import parse_timeline
 
 from . import common
 from .managed import ManagedModel, prompt_encoding_memory, ready
+from .video import source_inputs, video_source
 
 ALIASES = ("timeline", "sound design", "timed prompt", "events")
 
@@ -253,23 +252,9 @@ class AudioGenCutsFromVideo(io.ComfyNode):
                     tooltip="Of cuts closer than this, only the strongest is kept (a flash "
                     "is one cut).",
                 ),
-                io.Float.Input(
-                    "fps",
-                    default=24.0,
-                    min=0.01,
-                    max=1000.0,
-                    step=0.001,
-                    tooltip="Frame rate of the images (ignored when a VIDEO is connected).",
-                ),
-                io.Image.Input(
-                    "images",
-                    optional=True,
-                    tooltip="The video's frames, e.g. images from Get Video Components.",
-                ),
-                io.Video.Input(
-                    "video",
-                    optional=True,
-                    tooltip="A whole video, e.g. from Load Video (its own frames and rate).",
+                *source_inputs(
+                    "Frame rate of the images (ignored when a VIDEO is connected).",
+                    "A whole video, e.g. from Load Video (its own frames and rate).",
                 ),
             ],
             outputs=[
@@ -302,18 +287,7 @@ class AudioGenCutsFromVideo(io.ComfyNode):
         video=None,
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
-            if video is not None:
-                components = video.get_components()
-                images, rate = components.images, Fraction(components.frame_rate)
-            elif images is not None:
-                rate = Fraction(fps)
-            else:
-                raise ValueError("connect the video's frames (images, with fps) or a VIDEO.")
-            if images.shape[0] < 1 or rate <= 0:
-                raise ValueError(
-                    f"the video has {images.shape[0]} frames at {float(rate):g} fps; it needs "
-                    "at least one frame and a positive frame rate."
-                )
+            images, _, rate = video_source(fps, images, video, decode=True)
             frames = images.detach().to("cpu", torch.float32).numpy()
             cuts = scene_cuts(np.asarray(frames), float(rate), threshold, min_gap_s)
         times = [_seconds(t) for t in cuts]

@@ -12,12 +12,48 @@ from audiogen_core.limits import MAX_DURATION_S
 from . import common
 
 
-def _video_frames(video) -> tuple[int, Fraction]:
-    """Frame count and rate of a ComfyUI VIDEO, without decoding it where ComfyUI allows."""
-    if hasattr(video, "get_frame_count") and hasattr(video, "get_frame_rate"):
-        return int(video.get_frame_count()), Fraction(video.get_frame_rate())
-    components = video.get_components()  # older ComfyUI: decodes the frames
-    return int(components.images.shape[0]), Fraction(components.frame_rate)
+def source_inputs(fps_tooltip: str, video_tooltip: str) -> list[io.Input]:
+    """The two ways to give a video: its frames (IMAGE batch) with a frame rate, or a VIDEO."""
+    return [
+        io.Float.Input("fps", default=24.0, min=0.01, max=1000.0, step=0.001, tooltip=fps_tooltip),
+        io.Image.Input(
+            "images",
+            optional=True,
+            tooltip="The video's frames, e.g. images from Get Video Components.",
+        ),
+        io.Video.Input("video", optional=True, tooltip=video_tooltip),
+    ]
+
+
+def video_source(
+    fps: float, images: torch.Tensor | None, video, decode: bool
+) -> tuple[torch.Tensor | None, int, Fraction]:
+    """``(frames, frame count, rate)`` of the connected source, checked.
+
+    ``frames`` is the IMAGE batch when ``decode`` (a VIDEO is decoded for it); otherwise None
+    where ComfyUI can count a VIDEO's frames without decoding them.
+    """
+    if video is not None:
+        if not decode and hasattr(video, "get_frame_count") and hasattr(video, "get_frame_rate"):
+            frames, count, rate = (
+                None,
+                int(video.get_frame_count()),
+                Fraction(video.get_frame_rate()),
+            )
+        else:  # older ComfyUI (or pixels wanted): decode the frames
+            components = video.get_components()
+            frames, rate = components.images, Fraction(components.frame_rate)
+            count = int(frames.shape[0])
+    elif images is not None:
+        frames, count, rate = images, int(images.shape[0]), Fraction(fps)
+    else:
+        raise ValueError("connect the video's frames (images, with fps) or a VIDEO.")
+    if count < 1 or rate <= 0:
+        raise ValueError(
+            f"the video has {count} frames at {float(rate):g} fps; it needs at least one frame "
+            "and a positive frame rate."
+        )
+    return frames, count, rate
 
 
 class AudioGenDurationFromVideo(io.ComfyNode):
@@ -35,28 +71,11 @@ class AudioGenDurationFromVideo(io.ComfyNode):
                 "Sampler's duration_s; Decode then returns round(seconds x 16000) samples, "
                 "i.e. the picture's length to within half a sample."
             ),
-            inputs=[
-                io.Float.Input(
-                    "fps",
-                    default=24.0,
-                    min=0.01,
-                    max=1000.0,
-                    step=0.001,
-                    tooltip="Frame rate of the images (ignored when a VIDEO is connected). "
-                    "Use the same value in Create Video.",
-                ),
-                io.Image.Input(
-                    "images",
-                    optional=True,
-                    tooltip="The video's frames, e.g. images from Get Video Components.",
-                ),
-                io.Video.Input(
-                    "video",
-                    optional=True,
-                    tooltip="A whole video, e.g. from Load Video; its own frame count and "
-                    "rate are used.",
-                ),
-            ],
+            inputs=source_inputs(
+                "Frame rate of the images (ignored when a VIDEO is connected). Use the same "
+                "value in Create Video.",
+                "A whole video, e.g. from Load Video; its own frame count and rate are used.",
+            ),
             outputs=[
                 io.Float.Output(
                     display_name="seconds",
@@ -72,21 +91,9 @@ class AudioGenDurationFromVideo(io.ComfyNode):
         )
 
     @classmethod
-    def execute(
-        cls, fps: float, images: torch.Tensor | None = None, video=None
-    ) -> io.NodeOutput:
+    def execute(cls, fps: float, images: torch.Tensor | None = None, video=None) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
-            if video is not None:
-                frames, rate = _video_frames(video)
-            elif images is not None:
-                frames, rate = int(images.shape[0]), Fraction(fps)
-            else:
-                raise ValueError("connect the video's frames (images, with fps) or a VIDEO.")
-            if frames < 1 or rate <= 0:
-                raise ValueError(
-                    f"the video has {frames} frames at {float(rate):g} fps; it needs "
-                    "at least one frame and a positive frame rate."
-                )
+            _, frames, rate = video_source(fps, images, video, decode=False)
             seconds = float(frames / rate)
             if seconds > MAX_DURATION_S:
                 raise ValueError(
