@@ -29,6 +29,19 @@ def search_aliases(*words: str) -> dict:
     return {"search_aliases": list(words)} if "search_aliases" in _SCHEMA_FIELDS else {}
 
 
+def encoding_inputs() -> list[io.Input]:
+    """The models a node that encodes prompts takes: the text encoder and the generator, whose
+    conditioner (projection, content adapter, duration head) runs with it."""
+    return [
+        TextEncoder.Input("text_encoder", tooltip="From AudioGen Load Text Encoder."),
+        Model.Input(
+            "model",
+            tooltip="From AudioGen Load Model (its content adapter and duration head run here; "
+            "the DiT stays where it is).",
+        ),
+    ]
+
+
 def prompt_input(tooltip: str) -> io.MultiType.Input:
     """A prompt input: the composer's AUDIOGEN_PROMPT or any STRING (a text node, a file)."""
     return io.MultiType.Input("prompt", types=[Prompt, io.String], tooltip=tooltip)

@@ -32,14 +32,7 @@ class AudioGenTextEncode(io.ComfyNode):
                 "returned as predicted_seconds)."
             ),
             inputs=[
-                common.TextEncoder.Input(
-                    "text_encoder", tooltip="From AudioGen Load Text Encoder."
-                ),
-                common.Model.Input(
-                    "model",
-                    tooltip="From AudioGen Load Model (its content adapter and duration head "
-                    "run here; the DiT stays where it is).",
-                ),
+                *common.encoding_inputs(),
                 common.prompt_input(
                     "From AudioGen Caption Composer, or any STRING holding a tagged prompt "
                     "that starts with <|caption|>."
@@ -58,9 +51,7 @@ class AudioGenTextEncode(io.ComfyNode):
         )
 
     @classmethod
-    def execute(
-        cls, text_encoder: ManagedModel, model: ManagedModel, prompt: str
-    ) -> io.NodeOutput:
+    def execute(cls, text_encoder: ManagedModel, model: ManagedModel, prompt: str) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             needed = prompt_encoding_memory(text_encoder, model, prompt)
             ready(text_encoder.patcher, model.text_side, memory_required=needed)

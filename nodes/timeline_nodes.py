@@ -43,14 +43,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                 "events. Each timed prompt costs one extra DiT evaluation per sampling step."
             ),
             inputs=[
-                common.TextEncoder.Input(
-                    "text_encoder", tooltip="From AudioGen Load Text Encoder (encodes the prompt)."
-                ),
-                common.Model.Input(
-                    "model",
-                    tooltip="From AudioGen Load Model (its content adapter and duration head "
-                    "run here; the DiT stays where it is).",
-                ),
+                *common.encoding_inputs(),
                 common.Conditioning.Input(
                     "conditioning",
                     tooltip="The base sound, heard wherever no event is: from AudioGen Text "
@@ -145,14 +138,7 @@ class AudioGenTimelineFromText(io.ComfyNode):
                 "numbers. Connect to the Sampler with duration_s 0."
             ),
             inputs=[
-                common.TextEncoder.Input(
-                    "text_encoder", tooltip="From AudioGen Load Text Encoder."
-                ),
-                common.Model.Input(
-                    "model",
-                    tooltip="From AudioGen Load Model (its content adapter and duration head "
-                    "run here).",
-                ),
+                *common.encoding_inputs(),
                 io.String.Input(
                     "timeline",
                     multiline=True,
