@@ -49,29 +49,13 @@ BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
 sys.path.insert(0, str(ROOT))
 
+from process_memory import reset_peak, status_bytes  # noqa: E402
+
 PROMPT = (
     "<|caption|> A dog barks in a park while rain falls <|sfx|> a dog barking "
     "<|env|> steady rain on leaves"
 )
 GIB = 1024**3
-
-
-def _status_bytes(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 class Stages:
@@ -82,13 +66,13 @@ class Stages:
 
     def run(self, name: str, fn):
         gc.collect()
-        before = _status_bytes("VmRSS")
-        reset = _reset_peak()
+        before = status_bytes("VmRSS")
+        reset = reset_peak()
         start = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - start
-        after = _status_bytes("VmRSS")
-        peak = _status_bytes("VmHWM") if reset else None
+        after = status_bytes("VmRSS")
+        peak = status_bytes("VmHWM") if reset else None
         self.rows.append(
             {
                 "stage": name,

@@ -59,9 +59,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
+from process_memory import reset_peak, status_bytes  # noqa: E402
 
 from audiogen_core.generator import DashengAudioGenerator  # noqa: E402
 from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas  # noqa: E402
+
+MIB = 1024**2
 
 # The trust_remote_code files the generator needs (modeling_dasheng_audiogen.py imports them).
 REFERENCE_FILES = (
@@ -355,25 +358,6 @@ def bench_sampling(args, ours, reference, t5_hidden, t5_mask) -> dict:
 # Peak memory, one implementation per fresh process
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def memory_child(args: argparse.Namespace) -> None:
     import resource
 
@@ -388,13 +372,13 @@ def memory_child(args: argparse.Namespace) -> None:
         run = sample_reference
     else:
         model, run = ours, sample_ours
-    before = _status_kib("VmRSS")
-    reset = _reset_peak()
+    before = status_bytes("VmRSS")
+    reset = reset_peak()
     run(model, t5_hidden, t5_mask, noise, args.steps, args.guidance, args.sway)
-    peak = _status_kib("VmHWM") if reset else None
-    if peak is None:  # no resettable peak: the whole process's maximum
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"rss_before_mib": (before or 0) / 1024, "peak_mib": peak / 1024, "call_only": reset}
+    peak = status_bytes("VmHWM") if reset else None
+    if peak is None:  # no resettable peak: the whole process's maximum (ru_maxrss is in KiB)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result = {"rss_before_mib": (before or 0) / MIB, "peak_mib": peak / MIB, "call_only": reset}
     print(json.dumps(result))
 
 
