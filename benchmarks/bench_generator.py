@@ -27,7 +27,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
+from generator_sizes import (  # noqa: E402
+    add_sampling_arguments,
+    add_size_arguments,
+    resized_generator_config,
+)
 
 from audiogen_core.adapter import frames_mask  # noqa: E402
 from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
@@ -39,13 +43,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_size_arguments(parser, latent_dim=256, content_dim=256)
     parser.add_argument("--batch", type=int, default=1, help="prompts per call")
-    parser.add_argument("--steps", type=int, default=8, help="sampling steps")
-    parser.add_argument(
-        "--guidance", type=float, default=5.0, help="CFG scale (> 1 doubles the batch)"
-    )
-    parser.add_argument("--repeats", type=int, default=2, help="timed calls per path")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
-    parser.add_argument("--dtype", default="fp32", help="fp32, bf16, fp16 or auto")
+    add_sampling_arguments(parser, steps=8, repeats=2)
     return parser.parse_args()
 
 

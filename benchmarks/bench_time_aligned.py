@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_generator import build_generator  # noqa: E402
-from generator_sizes import add_size_arguments  # noqa: E402
+from generator_sizes import add_sampling_arguments, add_size_arguments  # noqa: E402
 
 from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
 from audiogen_core.generator import GeneratorConditioning  # noqa: E402
@@ -38,11 +38,7 @@ from audiogen_core.generator import GeneratorConditioning  # noqa: E402
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_size_arguments(parser, latent_dim=256, content_dim=256)
-    parser.add_argument("--steps", type=int, default=8, help="sampling steps")
-    parser.add_argument("--guidance", type=float, default=5.0, help="CFG scale")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per mode")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
-    parser.add_argument("--dtype", default="fp32", help="fp32, bf16, fp16 or auto")
+    add_sampling_arguments(parser, steps=8, repeats=3)
     return parser.parse_args()
 
 

@@ -42,6 +42,17 @@ def add_size_arguments(parser: argparse.ArgumentParser, latent_dim: int, content
     parser.add_argument("--tokens", type=int, default=40, help="prompt tokens")
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser, steps: int, repeats: int) -> None:
+    """--steps, --guidance, --repeats, --device and --dtype of a timed sampling benchmark."""
+    parser.add_argument("--steps", type=int, default=steps, help="sampling steps")
+    parser.add_argument(
+        "--guidance", type=float, default=5.0, help="CFG scale (> 1 doubles the batch)"
+    )
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed calls per case")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--dtype", default="fp32", help="fp32, bf16, fp16 or auto")
+
+
 def resized_generator_config(args: argparse.Namespace) -> dict:
     """The official config with the sizes given by ``add_size_arguments``' options."""
     config = official_generator_config()
