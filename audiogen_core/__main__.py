@@ -1,7 +1,7 @@
-"""``python -m audiogen_core``: see audiogen_core.cli."""
+"""``python -m audiogen_core``: see audiogen_core.cli.main."""
 
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

@@ -22,15 +22,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .blending import DEFAULT_TIME_MODE, blend_weights, check_time_mode, event_weights
-from .devices import resolve_device, resolve_dtype
-from .generator import (
+from .conditioning.blending import DEFAULT_TIME_MODE, blend_weights, check_time_mode, event_weights
+from .conditioning.prompt import TOKEN_LIMIT, token_report, validate_prompt
+from .conditioning.timeline import Timeline, TimelineError, TimelineEvent, event_frames
+from .media.resampling import check_sample_rate, resample
+from .models.generator import (
     GeneratorConditioning,
     TimedPrompts,
     concat_conditionings,
     layout_message,
 )
-from .limits import (
+from .runtime.devices import resolve_device, resolve_dtype
+from .sampling.limits import (
     MAX_DURATION_S,
     SEED_MODULUS,
     check_duration,
@@ -40,12 +43,9 @@ from .limits import (
     check_sway,
     check_variations,
 )
-from .prompt import TOKEN_LIMIT, token_report, validate_prompt
-from .resampling import check_sample_rate, resample
-from .sampling import denoise_schedule, evaluated_steps
-from .timegrid import TimeGrid
-from .timeline import Timeline, TimelineError, TimelineEvent, event_frames
-from .windows import (
+from .sampling.schedules import denoise_schedule, evaluated_steps
+from .sampling.timegrid import TimeGrid
+from .sampling.windows import (
     DEFAULT_OVERLAP_S,
     DEFAULT_WINDOW_S,
     Window,
@@ -231,7 +231,7 @@ class AudioGenPipeline:
         the one the audio tokenizer decodes, and that the text encoder is the one the generator
         was trained with), so nothing is loaded for a bad combination.
         """
-        from .weights import (
+        from .checkpoints.weights import (
             AUDIO_TOKENIZER,
             GENERATOR,
             check_folder_pairing,
@@ -269,7 +269,7 @@ class AudioGenPipeline:
         cls, model_dir: Path | str, multilingual: bool = False, **kwargs
     ) -> AudioGenPipeline:
         """Load from one folder holding the three snapshots under their Hub names."""
-        from .weights import resolve_model_dirs
+        from .checkpoints.weights import resolve_model_dirs
 
         dirs = resolve_model_dirs(model_dir, multilingual=multilingual)
         return cls.load(dirs["generator"], dirs["text_encoder"], dirs["audio_tokenizer"], **kwargs)
@@ -297,7 +297,7 @@ class AudioGenPipeline:
         """Tokenize and encode tagged prompts, then run the content adapter and duration head."""
         text_encoder = self._require("text_encoder", "encode_prompt")
         generator = self._require("generator", "encode_prompt")
-        from .weights import check_model_pairing
+        from .checkpoints.weights import check_model_pairing
 
         check_model_pairing(generator, text_encoder)
         return self.condition(self.encode_text(prompts))
@@ -852,9 +852,7 @@ def _as_batch(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
     return tensor
 
 
-def _init_per_item(
-    init: AudioLatent, generator, num_prompts: int, variations: int
-) -> AudioLatent:
+def _init_per_item(init: AudioLatent, generator, num_prompts: int, variations: int) -> AudioLatent:
     """``init`` checked against the generator and repeated to one item per variation."""
     if not isinstance(init, AudioLatent):
         raise TypeError(f"init must be an AudioLatent (encoded audio), got {type(init).__name__}")

@@ -44,7 +44,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def tiny_models(root: Path) -> Path:
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests" / "support"))
     from tiny_snapshots import write_tiny_snapshots
 
     return write_tiny_snapshots(root / "models")

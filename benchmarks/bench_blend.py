@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_generator import build_generator  # noqa: E402
 from generator_sizes import add_sampling_arguments, add_size_arguments  # noqa: E402
 
-from audiogen_core.blending import blend_weights, event_weights  # noqa: E402
-from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
-from audiogen_core.generator import TimedPrompts  # noqa: E402
-from audiogen_core.timegrid import TimeGrid  # noqa: E402
-from audiogen_core.timeline import TimelineEvent  # noqa: E402
+from audiogen_core.conditioning.blending import blend_weights, event_weights  # noqa: E402
+from audiogen_core.conditioning.timeline import TimelineEvent  # noqa: E402
+from audiogen_core.models.generator import TimedPrompts  # noqa: E402
+from audiogen_core.runtime.devices import resolve_device, resolve_dtype  # noqa: E402
+from audiogen_core.sampling.timegrid import TimeGrid  # noqa: E402
 
 PROMPT = "<|caption|> benchmark"
 COUNTS = (0, 1, 3)

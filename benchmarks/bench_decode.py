@@ -20,8 +20,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audiogen_core.audio_tokenizer import DashengAudioTokenizer  # noqa: E402
-from audiogen_core.derived_buffers import reset_derived_buffers  # noqa: E402
+from audiogen_core.models.audio_tokenizer import DashengAudioTokenizer  # noqa: E402
+from audiogen_core.models.derived_buffers import reset_derived_buffers  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "tests" / "fixtures" / "golden" / "manifest_tokenizer.json"
 

@@ -94,15 +94,15 @@ def child(args: argparse.Namespace) -> dict:
     """One run in this (fresh) process; returns its measurements."""
     import torch
 
-    from audiogen_core.devices import DTYPE_NAMES
-    from audiogen_core.ops import weight_dtype_from_name
-    from audiogen_core.pipeline import AudioGenPipeline
-    from audiogen_core.weights import (
+    from audiogen_core.checkpoints.weights import (
         load_audio_tokenizer,
         load_generator,
         load_text_encoder,
         resolve_model_dirs,
     )
+    from audiogen_core.models.ops import weight_dtype_from_name
+    from audiogen_core.pipeline import AudioGenPipeline
+    from audiogen_core.runtime.devices import DTYPE_NAMES
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -188,8 +188,8 @@ def _reference_sampling(args, pipe, text, stages: Stages, mark, start: list[floa
     import torch
     from bench_vs_reference import LatentCatcher, import_reference, randn_returns
 
+    from audiogen_core.checkpoints.weights import GENERATOR, read_config, resolve_model_dirs
     from audiogen_core.pipeline import AudioLatent, seeded_noise
-    from audiogen_core.weights import GENERATOR, read_config, resolve_model_dirs
 
     generator = pipe.generator
     config = read_config(resolve_model_dirs(args.model_dir)["generator"], GENERATOR)

@@ -33,10 +33,10 @@ from generator_sizes import (  # noqa: E402
     resized_generator_config,
 )
 
-from audiogen_core.adapter import frames_mask  # noqa: E402
-from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
-from audiogen_core.generator import DashengAudioGenerator, GeneratorConditioning  # noqa: E402
-from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas  # noqa: E402
+from audiogen_core.models.adapter import frames_mask  # noqa: E402
+from audiogen_core.models.generator import DashengAudioGenerator, GeneratorConditioning  # noqa: E402
+from audiogen_core.runtime.devices import resolve_device, resolve_dtype  # noqa: E402
+from audiogen_core.sampling.schedules import sigma_schedule, timesteps_from_sigmas  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

@@ -31,7 +31,7 @@ def write_snapshot(folder: Path, depth: int) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from audiogen_core.generator import DashengAudioGenerator
+    from audiogen_core.models.generator import DashengAudioGenerator
 
     config = official_generator_config() | {"dit_depth": depth}
     with torch.device("meta"):
@@ -49,7 +49,7 @@ def write_snapshot(folder: Path, depth: int) -> int:
 
 
 def load_ours(folder: Path) -> None:
-    from audiogen_core.weights import load_generator
+    from audiogen_core.checkpoints.weights import load_generator
 
     load_generator(folder)
 
@@ -57,7 +57,7 @@ def load_ours(folder: Path) -> None:
 def load_naive(folder: Path) -> None:
     from safetensors.torch import load_file
 
-    from audiogen_core.generator import DashengAudioGenerator
+    from audiogen_core.models.generator import DashengAudioGenerator
 
     config = json.loads((folder / "config.json").read_text())
     model = DashengAudioGenerator.from_config(config)

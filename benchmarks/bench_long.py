@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO))
 from bench_generator import build_generator, make_conditioning  # noqa: E402
 from generator_sizes import add_size_arguments  # noqa: E402
 
-from audiogen_core.sampling import denoise_schedule, evaluated_steps  # noqa: E402
-from audiogen_core.timegrid import TimeGrid  # noqa: E402
-from audiogen_core.windows import (  # noqa: E402
+from audiogen_core.sampling.schedules import denoise_schedule, evaluated_steps  # noqa: E402
+from audiogen_core.sampling.timegrid import TimeGrid  # noqa: E402
+from audiogen_core.sampling.windows import (  # noqa: E402
     DEFAULT_OVERLAP_S,
     DEFAULT_WINDOW_S,
     plan_windows,
@@ -159,7 +159,7 @@ print(json.dumps({"s": time.perf_counter() - start,
 
 def report_tiny_memory(folder: Path) -> None:
     if not (folder / "Dasheng-AudioGen").is_dir():
-        sys.path.insert(0, str(REPO / "tests"))
+        sys.path.insert(0, str(REPO / "tests" / "support"))
         from tiny_snapshots import write_tiny_snapshots
 
         write_tiny_snapshots(folder)

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiogen_core.mixing import Ducking, Layer, MixSettings, measure, mix, normalize  # noqa: E402
+from audiogen_core.media.mixing import Ducking, Layer, MixSettings, measure, mix, normalize  # noqa: E402
 
 
 def layers(minutes: float, rng: np.random.Generator) -> list[Layer]:

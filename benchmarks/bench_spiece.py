@@ -77,8 +77,8 @@ def main() -> None:
         (folder / "tokenizer_config.json").write_text('{"extra_ids": 0}')
         os.environ["AUDIOGEN_CACHE_DIR"] = str(Path(tmp) / "cache")
 
-        from audiogen_core.spiece_conversion import cache_dir, load_spiece_tokenizer
-        from audiogen_core.text_encoder import T5Tokenizer
+        from audiogen_core.checkpoints.spiece import cache_dir, load_spiece_tokenizer
+        from audiogen_core.models.text_encoder import T5Tokenizer
 
         start = time.perf_counter()
         first = load_spiece_tokenizer(folder)

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_generator import build_generator  # noqa: E402
 from generator_sizes import add_sampling_arguments, add_size_arguments  # noqa: E402
 
-from audiogen_core.devices import resolve_device, resolve_dtype  # noqa: E402
-from audiogen_core.generator import GeneratorConditioning  # noqa: E402
+from audiogen_core.models.generator import GeneratorConditioning  # noqa: E402
+from audiogen_core.runtime.devices import resolve_device, resolve_dtype  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audiogen_core import view  # noqa: E402
-from audiogen_core.loudness import as_array, short_term_lufs, true_peak_envelope  # noqa: E402
+from audiogen_core.media.loudness import as_array, short_term_lufs, true_peak_envelope  # noqa: E402
 
 
 def clip(seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:

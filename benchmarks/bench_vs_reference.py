@@ -61,8 +61,8 @@ sys.path.insert(0, str(REPO))
 from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
 from process_memory import reset_peak, status_bytes  # noqa: E402
 
-from audiogen_core.generator import DashengAudioGenerator  # noqa: E402
-from audiogen_core.sampling import sigma_schedule, timesteps_from_sigmas  # noqa: E402
+from audiogen_core.models.generator import DashengAudioGenerator  # noqa: E402
+from audiogen_core.sampling.schedules import sigma_schedule, timesteps_from_sigmas  # noqa: E402
 
 MIB = 1024**2
 

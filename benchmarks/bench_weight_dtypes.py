@@ -2,13 +2,13 @@
 
 1. Weight memory of the full-size models per ``weight_dtype`` option, from parameter counts of
    models built on the meta device (no download needed): matrix weights in the option's dtype,
-   the rest in the compute dtype (``audiogen_core.ops.storage_dtypes``).
+   the rest in the compute dtype (``audiogen_core.models.ops.storage_dtypes``).
 2. Output difference against float32 on the golden generation cases (the reference-made
    ``case_c*`` fixtures: tiny random-weight models), for each option with float32 and bfloat16
    compute: max abs and max abs relative to the float32 output's largest value, on the final
    latent with the float32 run's latent lengths.
-3. ``audiogen_core.memory`` estimates for the full-size models, and estimate / measured peak on
-   the CPU for small models (as the tests check).
+3. ``audiogen_core.runtime.memory`` estimates for the full-size models, and estimate /
+   measured peak on the CPU for small models (as the tests check).
 4. Seconds per sampling step on the CPU of a mid-size random DiT (width 512, depth 12, 10 s,
    guidance) with fp32 compute, per weight storage: the price of casting weights on the fly.
 
@@ -29,23 +29,23 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
 from golden_checks.audio_tokenizer import build_tokenizer  # noqa: E402
 from golden_io import SHIPPED_GOLDEN_DIR, load_case  # noqa: E402
 from memory_probe import peak_allocated_bytes  # noqa: E402
 
-from audiogen_core.audio_tokenizer import DashengAudioTokenizer  # noqa: E402
-from audiogen_core.derived_buffers import reset_derived_buffers  # noqa: E402
-from audiogen_core.generator import DashengAudioGenerator  # noqa: E402
-from audiogen_core.memory import (  # noqa: E402
+from audiogen_core.models.audio_tokenizer import DashengAudioTokenizer  # noqa: E402
+from audiogen_core.models.derived_buffers import reset_derived_buffers  # noqa: E402
+from audiogen_core.models.generator import DashengAudioGenerator  # noqa: E402
+from audiogen_core.models.ops import WEIGHT_DTYPES, resolve_operations, storage_dtypes  # noqa: E402
+from audiogen_core.models.text_encoder import T5Encoder  # noqa: E402
+from audiogen_core.runtime.memory import (  # noqa: E402
     decoding_bytes,
     prompt_encoding_bytes,
     sampling_bytes,
 )
-from audiogen_core.ops import WEIGHT_DTYPES, resolve_operations, storage_dtypes  # noqa: E402
-from audiogen_core.text_encoder import T5Encoder  # noqa: E402
 
 GOLDEN = SHIPPED_GOLDEN_DIR
 OPTIONS = ["default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2"]

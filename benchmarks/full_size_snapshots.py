@@ -109,7 +109,7 @@ def write_random_snapshots(root: Path) -> Path:
     _write_snapshot(root / "flan-t5-large", t5["config"] | T5_CONFIG_EXTRA, entries, 2)
     tokenizer_json = root / "flan-t5-large" / "tokenizer.json"
     if not tokenizer_json.is_file():
-        sys.path.insert(0, str(ROOT / "tests"))
+        sys.path.insert(0, str(ROOT / "tests" / "support"))
         from t5_test_tokenizer import build_t5_tokenizer
 
         build_t5_tokenizer().save(str(tokenizer_json))

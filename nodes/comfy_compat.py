@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from audiogen_core.devices import resolve_device
+from audiogen_core.runtime.devices import resolve_device
 
 try:  # ComfyUI puts its own top-level modules on sys.path before importing custom nodes.
     import folder_paths

@@ -2,16 +2,16 @@
 
 Like ComfyUI's Set Latent Noise Mask for images: these nodes only set the latent's noise mask
 (1 = regenerate, 0 = keep) or add frames to generate; connecting the result to the Sampler's
-``latent`` input does the generating (``audiogen_core.editing``).
+``latent`` input does the generating (``audiogen_core.sampling.editing``).
 """
 
 from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from audiogen_core import editing
-from audiogen_core.limits import MAX_DURATION_S
 from audiogen_core.pipeline import AudioLatent
+from audiogen_core.sampling import editing
+from audiogen_core.sampling.limits import MAX_DURATION_S
 
 from . import common
 
@@ -27,8 +27,7 @@ def _seconds(name: str, default: float, tooltip: str) -> io.Float.Input:
 def _latent_input() -> io.Input:
     return common.Latent.Input(
         "latent",
-        tooltip="From AudioGen Encode Audio (your clip), the Sampler, Regenerate Range or "
-        "Extend.",
+        tooltip="From AudioGen Encode Audio (your clip), the Sampler, Regenerate Range or Extend.",
     )
 
 
@@ -62,8 +61,7 @@ class AudioGenRegenerateRange(io.ComfyNode):
                 _seconds(
                     "end_s",
                     4.0,
-                    "Where the range ends, in seconds; must be after start_s and inside the "
-                    "clip.",
+                    "Where the range ends, in seconds; must be after start_s and inside the clip.",
                 ),
                 _seconds(
                     "fade_s",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from audiogen_core import limits
-from audiogen_core.blending import DEFAULT_TIME_MODE, TIME_MODES
-from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
+from audiogen_core.conditioning.prompt import token_report
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
-from audiogen_core.prompt import token_report
-from audiogen_core.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+from audiogen_core.sampling import limits
+from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
 from . import comfy_compat, common
 from .managed import ManagedModel, prompt_encoding_memory, ready, sampling_memory

@@ -6,9 +6,7 @@ from functools import partial
 
 from comfy_api.latest import io
 
-from audiogen_core.devices import DEVICE_CHOICES, DTYPE_CHOICES
-from audiogen_core.ops import WEIGHT_DTYPE_CHOICES
-from audiogen_core.weights import (
+from audiogen_core.checkpoints.weights import (
     AUDIO_TOKENIZER,
     GENERATOR,
     TEXT_ENCODER,
@@ -17,6 +15,8 @@ from audiogen_core.weights import (
     load_generator,
     load_text_encoder,
 )
+from audiogen_core.models.ops import WEIGHT_DTYPE_CHOICES
+from audiogen_core.runtime.devices import DEVICE_CHOICES, DTYPE_CHOICES
 
 from . import common, model_paths
 from .managed import load_managed, load_managed_generator

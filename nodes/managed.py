@@ -1,7 +1,7 @@
 """A loaded model as it travels between nodes, with ComfyUI's memory management attached.
 
 Loaders return a ``ManagedModel``; the nodes that compute call ``ready(...)`` with the parts
-they use and what the call needs beyond the weights (``audiogen_core.memory``), which inside
+they use and what the call needs beyond the weights (``audiogen_core.runtime.memory``), which inside
 ComfyUI moves those weights onto the GPU through ``load_models_gpu``, completely or, when
 memory is short, partially (and lets ComfyUI offload them again when another model needs the
 memory, or on "Free model and node cache"). Outside ComfyUI the model already sits on its
@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from audiogen_core import memory
-from audiogen_core.devices import resolve_dtype
-from audiogen_core.ops import weight_dtype_from_name
+from audiogen_core.models.ops import weight_dtype_from_name
 from audiogen_core.pipeline import DECODE_CHUNK_FRAMES, AudioLatent, Conditioning
-from audiogen_core.windows import DEFAULT_WINDOW_S
+from audiogen_core.runtime import memory
+from audiogen_core.runtime.devices import resolve_dtype
+from audiogen_core.sampling.windows import DEFAULT_WINDOW_S
 
 from . import comfy_compat
 

@@ -3,7 +3,7 @@
 Design: the mixer takes up to six layer inputs of type "AUDIO,AUDIOGEN_LAYER". A plain AUDIO
 goes into the mix as it is (0 dB, centre, from 0 s); an ``AudioGenMixLayer`` node in front of
 it sets gain, pan, offset, trim, fades, mute and solo. This keeps the mixer small (master
-settings only) while every per-layer control of ``audiogen_core.mixing`` stays reachable, and
+settings only) while every per-layer control of ``audiogen_core.media.mixing`` stays reachable, and
 a graph needs a layer node only where a layer needs adjusting.
 
 Batches: an AUDIO batch (e.g. variations) is mixed item by item; a single-clip layer is used
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from audiogen_core import mixing, view
-from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.media import mixing, view
+from audiogen_core.sampling.limits import MAX_DURATION_S
 
 from . import common
 from .view import image_batch
@@ -46,9 +46,7 @@ class MixLayer:
 def _seconds(
     name: str, default: float, tooltip: str, maximum: float = MAX_DURATION_S
 ) -> io.Float.Input:
-    return io.Float.Input(
-        name, default=default, min=0.0, max=maximum, step=0.01, tooltip=tooltip
-    )
+    return io.Float.Input(name, default=default, min=0.0, max=maximum, step=0.01, tooltip=tooltip)
 
 
 class AudioGenMixLayer(io.ComfyNode):

@@ -6,7 +6,12 @@ import logging
 
 from comfy_api.latest import io
 
-from audiogen_core.prompt import VIEWS, compose_views, language_rule_warning, parse_prompt
+from audiogen_core.conditioning.prompt import (
+    VIEWS,
+    compose_views,
+    language_rule_warning,
+    parse_prompt,
+)
 
 from . import common
 

@@ -17,10 +17,10 @@ import asyncio
 from functools import lru_cache
 from pathlib import Path
 
-from audiogen_core.prompt import TAGS, TOKEN_LIMIT, VIEWS, compose_views
-from audiogen_core.spiece_conversion import SentencePieceConversionError, load_spiece_tokenizer
-from audiogen_core.text_encoder import T5Tokenizer
-from audiogen_core.weights import TEXT_ENCODER, WeightsError
+from audiogen_core.checkpoints.spiece import SentencePieceConversionError, load_spiece_tokenizer
+from audiogen_core.checkpoints.weights import TEXT_ENCODER, WeightsError
+from audiogen_core.conditioning.prompt import TAGS, TOKEN_LIMIT, VIEWS, compose_views
+from audiogen_core.models.text_encoder import T5Tokenizer
 
 from . import model_paths
 

@@ -7,12 +7,12 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from audiogen_core.blending import DEFAULT_TIME_MODE, TIME_MODES
-from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
+from audiogen_core.conditioning.timeline import TimelineEvent
+from audiogen_core.conditioning.timeline_text import parse_timeline
+from audiogen_core.media.scene_cuts import scene_cuts
 from audiogen_core.pipeline import AudioGenPipeline, Conditioning
-from audiogen_core.scene_cuts import scene_cuts
-from audiogen_core.timeline import TimelineEvent
-from audiogen_core.timeline_text import parse_timeline
+from audiogen_core.sampling.limits import MAX_DURATION_S
 
 from . import common
 from .managed import ManagedModel, prompt_encoding_memory, ready

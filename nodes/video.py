@@ -7,7 +7,7 @@ from fractions import Fraction
 import torch
 from comfy_api.latest import io, ui
 
-from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.sampling.limits import MAX_DURATION_S
 
 from . import common
 

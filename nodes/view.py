@@ -1,6 +1,6 @@
 """Audio View: AUDIO -> IMAGE (waveform, spectrogram, loudness), shown in the node after a run.
 
-The picture is ``audiogen_core.view``'s; this module turns widgets into its options and its
+The picture is ``audiogen_core.media.view``'s; this module turns widgets into its options and its
 uint8 pictures into ComfyUI's IMAGE batch ([B, H, W, 3] float 0..1), which downstream image
 nodes can save or put into a video.
 """
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from audiogen_core import view
+from audiogen_core.media import view
 
 from . import common
 

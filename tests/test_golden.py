@@ -16,7 +16,7 @@ import pytest
 from golden_checks import audio_tokenizer, generator
 from golden_io import SHIPPED_GOLDEN_DIR, golden_cases, golden_dir, load_case
 
-from audiogen_core.ops import CastOps, PlainOps
+from audiogen_core.models.ops import CastOps, PlainOps
 
 CHECKS = {
     "a": generator.check_dit_forward,

@@ -18,16 +18,13 @@ from pathlib import Path
 import pytest
 import torch
 
-# The helpers beside this file (comfy_standins, workflow_graph) import by their plain names.
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-STANDIN_API = HERE / "standin_api"
+STANDIN_API = Path(__file__).resolve().parents[1] / "support" / "standin_api"
 sys.path.insert(0, str(STANDIN_API))
 
 from comfy_api.latest import ui as comfy_ui  # noqa: E402
 from comfy_standins import StandInFolderPaths, install  # noqa: E402
 
-from audiogen_core.weights import (  # noqa: E402
+from audiogen_core.checkpoints.weights import (  # noqa: E402
     load_audio_tokenizer,
     load_generator,
     load_text_encoder,

@@ -12,7 +12,8 @@ from pathlib import Path
 import comfy_api.latest as standin
 import pytest
 from comfy_api_probe import describe
-from conftest import STANDIN_API
+
+STANDIN_API = Path(__file__).resolve().parents[1] / "support" / "standin_api"
 
 RECORDED = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "comfy_api_0.3.64.json").read_text()

@@ -239,7 +239,7 @@ def test_new_sampler_widgets_come_after_the_old_ones_as_optional_inputs():
         "batch_size",
     ]
     assert list(info["optional"]) == ["latent", "denoise", "window_s", "overlap_s", "time_mode"]
-    from audiogen_core.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+    from audiogen_core.sampling.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
     assert info["optional"]["denoise"][1]["default"] == 1.0
     assert info["optional"]["window_s"][1]["default"] == DEFAULT_WINDOW_S

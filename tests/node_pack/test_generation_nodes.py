@@ -146,7 +146,7 @@ def test_audio_full_of_nan_never_reaches_the_save_node(tiny_models, conditioning
 
 
 def test_sampler_widgets_take_their_bounds_from_the_core_limits():
-    from audiogen_core import limits
+    from audiogen_core.sampling import limits
 
     inputs = AudioGenSampler.INPUT_TYPES()["required"]
     assert inputs["steps"][1]["max"] == limits.MAX_STEPS

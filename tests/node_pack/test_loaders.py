@@ -6,8 +6,8 @@ import pytest
 import torch
 from workflow_graph import run_node
 
-from audiogen_core.devices import auto_dtype
-from audiogen_core.weights import WeightsError
+from audiogen_core.checkpoints.weights import WeightsError
+from audiogen_core.runtime.devices import auto_dtype
 from nodes.generation import AudioGenTextEncode
 from nodes.loaders import (
     AudioGenAudioTokenizerLoader,
@@ -134,7 +134,7 @@ def test_loaders_build_with_comfyuis_layers_in_the_weight_dtype(
 
 
 def test_weight_dtype_standalone_uses_the_cores_layers(standalone):
-    from audiogen_core.ops import CastOps
+    from audiogen_core.models.ops import CastOps
 
     (model,) = run_node(AudioGenModelLoader, "Dasheng-AudioGen", "cpu", "bf16", "fp8_e4m3fn")
     linears = [m for m in model.component.modules() if isinstance(m, torch.nn.Linear)]

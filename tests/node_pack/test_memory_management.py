@@ -23,8 +23,8 @@ import pytest
 import torch
 from workflow_graph import run_node
 
-from audiogen_core import memory
 from audiogen_core.pipeline import AudioGenPipeline
+from audiogen_core.runtime import memory
 from nodes import comfy_compat
 from nodes.codec import AudioGenDecode
 from nodes.generation import AudioGenSampler, AudioGenTextEncode

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from workflow_graph import run_node, ui_of
 
-from audiogen_core import view
+from audiogen_core.media import view
 from nodes.mixer import AudioGenMixer, AudioGenMixLayer
 
 MASTER = {
@@ -171,7 +171,7 @@ def test_mix_layer_rejects_a_missing_soundtrack():
 
 
 def test_limiter_setting_lets_peaky_audio_reach_the_target_under_the_ceiling(standalone):
-    from audiogen_core.mixing import measure
+    from audiogen_core.media.mixing import measure
 
     quiet = tone(3.0, freq=200.0)
     peaky = quiet["waveform"] * 0.3

@@ -26,7 +26,7 @@ import nodes
 from nodes import NODES
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDIN_API = Path(__file__).resolve().parent / "standin_api"
+STANDIN_API = Path(__file__).resolve().parents[1] / "support" / "standin_api"
 BEFORE = json.loads((ROOT / "tests" / "fixtures" / "object_info_0.1.0.json").read_text())
 NODE_INFO = {node.GET_SCHEMA().node_id: node.GET_NODE_INFO_V1() for node in NODES}
 NODE_IDS = sorted(NODE_INFO)
@@ -165,7 +165,7 @@ def test_web_extension_targets_existing_nodes():
 
 
 def test_token_count_script_asks_the_packs_route_for_the_composer():
-    from audiogen_core.prompt import VIEWS
+    from audiogen_core.conditioning.prompt import VIEWS
     from nodes.routes import ROUTE
 
     script = (ROOT / "web" / "token_count.js").read_text(encoding="utf-8")

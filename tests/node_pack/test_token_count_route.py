@@ -14,8 +14,8 @@ import transformers
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from audiogen_core.prompt import TOKEN_LIMIT, compose_views
-from audiogen_core.text_encoder import T5Tokenizer
+from audiogen_core.conditioning.prompt import TOKEN_LIMIT, compose_views
+from audiogen_core.models.text_encoder import T5Tokenizer
 from nodes import routes
 
 VIEWS = {

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from workflow_graph import run_node, ui_of
 
-from audiogen_core import view
+from audiogen_core.media import view
 from nodes.view import PANEL_CHOICES, AudioGenAudioView
 
 WIDGETS = {

@@ -25,7 +25,7 @@ import torch
 from comfy_standins import FFMPEG, FFPROBE, StandInFolderPaths, bind_core_nodes, probe
 from workflow_graph import check_workflow, execute, registry_of, to_prompt
 
-from audiogen_core.prompt import language_rule_warning
+from audiogen_core.conditioning.prompt import language_rule_warning
 from nodes import NODES
 
 NODE_CLASS_MAPPINGS = registry_of(NODES)
@@ -439,9 +439,7 @@ def test_extend_a_clip_adds_five_seconds_exactly(comfy_run):
 
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
-def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_picture(
-    comfy_run, comfy
-):
+def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_picture(comfy_run, comfy):
     run_workflow, folder_paths = comfy_run
     _, standin = comfy
     # 61 frames at 2 fps = 30.5 s: longer than one 20 s window, not a whole number of frames.

@@ -1,0 +1,1 @@
+"""The command line: ``generate``, ``batch`` (jobs file, manifest), ``view``, ``download``."""

@@ -1,0 +1,1 @@
+"""Where and in what precision the models run, and how much memory a call needs."""
