@@ -33,21 +33,10 @@ from .models.generator import (
     layout_message,
 )
 from .runtime.devices import resolve_device, resolve_dtype
-from .sampling.limits import (
-    MAX_DURATION_S,
-    SEED_MODULUS,
-    check_duration,
-    check_guidance,
-    check_seed,
-    check_steps,
-    check_sway,
-    check_variations,
-)
 from .sampling.schedules import denoise_schedule, evaluated_steps
+from .sampling.settings import SETTINGS
 from .sampling.timegrid import TimeGrid
 from .sampling.windows import (
-    DEFAULT_OVERLAP_S,
-    DEFAULT_WINDOW_S,
     Window,
     context_mask,
     plan_windows,
@@ -149,7 +138,7 @@ class GeneratedAudio:
 
 def frames_for_duration(duration_s: float, frame_rate: int) -> int:
     """Latent frames for a user duration: round(duration_s * frame_rate), validated."""
-    duration_s = check_duration(duration_s, "duration_s")
+    duration_s = SETTINGS.check_duration(duration_s, "duration_s")
     if duration_s is None:
         raise TypeError("duration_s must be a number of seconds, got None")
     frames = round(duration_s * frame_rate)
@@ -163,8 +152,8 @@ def frames_for_duration(duration_s: float, frame_rate: int) -> int:
 
 def resolve_seed(seed: int | None) -> int:
     """A checked seed; ``None`` or -1 draws a fresh random one (reported back to the caller)."""
-    checked = check_seed(seed, "seed")
-    return random.randrange(SEED_MODULUS) if checked is None else checked
+    checked = SETTINGS.check_seed(seed, "seed")
+    return random.randrange(SETTINGS.seed_modulus) if checked is None else checked
 
 
 def item_seeds(seed: int | Sequence[int] | None, batch: int) -> list[int]:
@@ -178,7 +167,7 @@ def item_seeds(seed: int | Sequence[int] | None, batch: int) -> list[int]:
             raise ValueError(f"got {len(seed)} seeds for a batch of {batch} items")
         return [resolve_seed(s) for s in seed]
     base_seed = resolve_seed(seed)
-    return [(base_seed + j) % SEED_MODULUS for j in range(batch)]
+    return [(base_seed + j) % SETTINGS.seed_modulus for j in range(batch)]
 
 
 def seeded_noise(seeds: Sequence[int], channels: int, frames: int) -> torch.Tensor:
@@ -345,7 +334,7 @@ class AudioGenPipeline:
         """
         generator = self._require("generator", "align")
         _check_conditioning(cond)
-        duration_s = check_duration(duration_s, "duration_s")
+        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
         frames = None
         if duration_s is not None:
             frames = frames_for_duration(duration_s, int(generator.frame_rate))
@@ -353,10 +342,10 @@ class AudioGenPipeline:
         lengths = aligned.latent_lengths.tolist()
         for prompt, frames_of_item in zip(cond.prompts, lengths, strict=True):
             seconds = frames_of_item / generator.frame_rate
-            if not 0 < seconds <= MAX_DURATION_S:
+            if not 0 < seconds <= SETTINGS.max_duration_s:
                 raise ValueError(
                     f"the model times the words of {prompt[:60]!r} at {seconds:g} s, outside "
-                    f"(0, {MAX_DURATION_S:g}] s: give the aligned mode a duration"
+                    f"(0, {SETTINGS.max_duration_s:g}] s: give the aligned mode a duration"
                 )
         return dataclasses.replace(cond, tensors=aligned.to("cpu"))
 
@@ -414,7 +403,7 @@ class AudioGenPipeline:
         if not isinstance(timeline, Timeline):
             raise TypeError(f"timeline must be a Timeline, got {type(timeline).__name__}")
         mode = check_time_mode(mode)
-        duration_s = check_duration(duration_s, "duration_s")
+        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
         if mode == "blend":
             return self._encode_blend(timeline, duration_s)
         _refuse_shaped(timeline.events)
@@ -454,7 +443,7 @@ class AudioGenPipeline:
                 f"the aligned time mode lays timed prompts over one base prompt, but this "
                 f"conditioning holds {cond.batch_size}: encode one prompt, or use the blend mode"
             )
-        duration_s = check_duration(duration_s, "duration_s")
+        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
         events = tuple(t.event for t in cond.timed)
         _refuse_shaped(events)
         rows = concat_conditionings([t.tensors.to(generator.device) for t in cond.timed])
@@ -478,10 +467,10 @@ class AudioGenPipeline:
         own = [] if events is None else events.local_frames.sum(dim=1).long().tolist()
         base_frames = None if base is None else base.predicted_frames[0]
         clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
-        if clip_frames / frame_rate > MAX_DURATION_S:
+        if clip_frames / frame_rate > SETTINGS.max_duration_s:
             raise TimelineError(
                 f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
-                f"{MAX_DURATION_S:g} s limit: shorten it or give a duration"
+                f"{SETTINGS.max_duration_s:g} s limit: shorten it or give a duration"
             )
         device = generator.device
         tensors = generator.timeline(
@@ -512,10 +501,10 @@ class AudioGenPipeline:
         clip_frames, _ = event_frames(
             timeline, frame_rate, own, cond.predicted_frames[0], clip_frames
         )
-        if clip_frames / frame_rate > MAX_DURATION_S:
+        if clip_frames / frame_rate > SETTINGS.max_duration_s:
             raise TimelineError(
                 f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
-                f"{MAX_DURATION_S:g} s limit: shorten it or give a duration"
+                f"{SETTINGS.max_duration_s:g} s limit: shorten it or give a duration"
             )
         tensors = dataclasses.replace(cond.tensors, latent_lengths=torch.tensor([clip_frames]))
         return dataclasses.replace(cond, tensors=tensors)
@@ -525,17 +514,17 @@ class AudioGenPipeline:
         self,
         cond: Conditioning,
         seed: int | Sequence[int] | None = 0,
-        steps: int = 25,
-        guidance: float = 5.0,
-        sway: float = -1.0,
+        steps: int = SETTINGS.steps,
+        guidance: float = SETTINGS.guidance,
+        sway: float = SETTINGS.sway,
         duration_s: float | None = None,
         variations: int = 1,
         callback: StepCallback | None = None,
         *,
         init: AudioLatent | None = None,
-        denoise: float = 1.0,
-        window_s: float | None = DEFAULT_WINDOW_S,
-        overlap_s: float = DEFAULT_OVERLAP_S,
+        denoise: float = SETTINGS.denoise,
+        window_s: float | None = SETTINGS.window_s,
+        overlap_s: float = SETTINGS.overlap_s,
     ) -> AudioLatent:
         """Run the flow-matching sampler. ``duration_s=None`` keeps the predicted length.
 
@@ -561,17 +550,12 @@ class AudioGenPipeline:
                 f"cond must be the Conditioning returned by encode_prompt, got "
                 f"{type(cond).__name__}"
             )
-        steps = check_steps(steps, "steps")
-        guidance = check_guidance(guidance, "guidance")
-        sway = check_sway(sway, "sway")
-        variations = check_variations(variations, "variations")
-        duration_s = check_duration(duration_s, "duration_s")
-        if isinstance(denoise, bool) or not isinstance(denoise, (int, float, np.floating)):
-            raise TypeError(f"denoise must be a number in (0, 1], got {denoise!r}")
-        if not 0.0 < denoise <= 1.0:
-            raise ValueError(
-                f"denoise must be in (0, 1] (1 = regenerate from pure noise), got {denoise!r}"
-            )
+        steps = SETTINGS.check_steps(steps, "steps")
+        guidance = SETTINGS.check_guidance(guidance, "guidance")
+        sway = SETTINGS.check_sway(sway, "sway")
+        variations = SETTINGS.check_variations(variations, "variations")
+        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
+        denoise = SETTINGS.check_denoise(denoise, "denoise")
         if denoise < 1.0 and init is None:
             raise ValueError(
                 f"denoise {denoise:g} < 1 needs an init latent to start from (encoded audio)"
@@ -582,7 +566,7 @@ class AudioGenPipeline:
                 "lengthen it with editing.extend"
             )
         if not isinstance(seed, Sequence):
-            seed = check_seed(seed, "seed")
+            seed = SETTINGS.check_seed(seed, "seed")
 
         frame_rate = int(generator.frame_rate)
         sample_rate = int(generator.sample_rate)
@@ -720,17 +704,17 @@ class AudioGenPipeline:
         self,
         prompts: str | Sequence[str] | Timeline,
         seed: int | None = 0,
-        steps: int = 25,
-        guidance: float = 5.0,
-        sway: float = -1.0,
+        steps: int = SETTINGS.steps,
+        guidance: float = SETTINGS.guidance,
+        sway: float = SETTINGS.sway,
         duration_s: float | None = None,
         variations: int = 1,
         callback: StepCallback | None = None,
         *,
         init: AudioLatent | None = None,
-        denoise: float = 1.0,
-        window_s: float | None = DEFAULT_WINDOW_S,
-        overlap_s: float = DEFAULT_OVERLAP_S,
+        denoise: float = SETTINGS.denoise,
+        window_s: float | None = SETTINGS.window_s,
+        overlap_s: float = SETTINGS.overlap_s,
         time_mode: str = DEFAULT_TIME_MODE,
     ) -> GeneratedAudio:
         """encode -> sample -> decode (the editing and window options as in sample).
@@ -875,10 +859,10 @@ def _init_per_item(init: AudioLatent, generator, num_prompts: int, variations: i
             f"init has {rows} items for {num_prompts} prompts: give one init for all prompts "
             "or one per prompt"
         )
-    if frames > frames_for_duration(MAX_DURATION_S, init.frame_rate):
+    if frames > frames_for_duration(SETTINGS.max_duration_s, init.frame_rate):
         raise ValueError(
-            f"init lasts {frames / init.frame_rate:g} s, more than the {MAX_DURATION_S:g} s "
-            "one run can make"
+            f"init lasts {frames / init.frame_rate:g} s, more than the "
+            f"{SETTINGS.max_duration_s:g} s one run can make"
         )
     mask = init.noise_mask
     if mask is not None:

@@ -35,10 +35,9 @@ from bench_generator import build_generator, make_conditioning  # noqa: E402
 from generator_sizes import add_size_arguments  # noqa: E402
 
 from audiogen_core.sampling.schedules import denoise_schedule, evaluated_steps  # noqa: E402
+from audiogen_core.sampling.settings import SETTINGS  # noqa: E402
 from audiogen_core.sampling.timegrid import TimeGrid  # noqa: E402
 from audiogen_core.sampling.windows import (  # noqa: E402
-    DEFAULT_OVERLAP_S,
-    DEFAULT_WINDOW_S,
     plan_windows,
     window_frames,
 )
@@ -53,8 +52,8 @@ DECODE_S_PER_10S = 1.3
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="soundtrack length")
-    parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_S)
-    parser.add_argument("--overlap", type=float, default=DEFAULT_OVERLAP_S)
+    parser.add_argument("--window", type=float, default=SETTINGS.window_s)
+    parser.add_argument("--overlap", type=float, default=SETTINGS.overlap_s)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument(
         "--step-seconds",

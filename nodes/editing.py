@@ -11,7 +11,7 @@ from comfy_api.latest import io, ui
 
 from audiogen_core.pipeline import AudioLatent
 from audiogen_core.sampling import editing
-from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import common
 
@@ -20,7 +20,7 @@ ALIASES = ("audiogen", "inpaint audio", "edit audio", "set latent noise mask")
 
 def _seconds(name: str, default: float, tooltip: str) -> io.Float.Input:
     return io.Float.Input(
-        name, default=default, min=0.0, max=MAX_DURATION_S, step=0.01, tooltip=tooltip
+        name, default=default, min=0.0, max=SETTINGS.max_duration_s, step=0.01, tooltip=tooltip
     )
 
 
@@ -137,10 +137,10 @@ class AudioGenExtend(io.ComfyNode):
         with common.user_errors(cls.DISPLAY_NAME):
             longer = editing.extend(latent, before_s, after_s)
             longest = max(longer.durations_s)
-            if longest > MAX_DURATION_S:
+            if longest > SETTINGS.max_duration_s:
                 raise ValueError(
                     f"the extended clip would last {longest:.2f} s, more than the "
-                    f"{MAX_DURATION_S:g} s the Sampler makes in one run: add less."
+                    f"{SETTINGS.max_duration_s:g} s the Sampler makes in one run: add less."
                 )
         info = (
             f"{_clip_seconds(latent)} + {before_s:.2f} s before + {after_s:.2f} s after "

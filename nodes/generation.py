@@ -7,9 +7,7 @@ from comfy_api.latest import io, ui
 from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
 from audiogen_core.conditioning.prompt import token_report
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
-from audiogen_core.sampling import limits
-from audiogen_core.sampling.limits import MAX_DURATION_S
-from audiogen_core.sampling.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import comfy_compat, common
 from .managed import ManagedModel, prompt_encoding_memory, ready, sampling_memory
@@ -88,7 +86,7 @@ class AudioGenSampler(io.ComfyNode):
                     "seed",
                     default=0,
                     min=0,
-                    max=limits.SEED_MODULUS - 1,
+                    max=SETTINGS.seed_modulus - 1,
                     control_after_generate=True,
                     tooltip="Seed of the starting noise. The same seed and settings give the "
                     "same audio on every device.",
@@ -97,14 +95,14 @@ class AudioGenSampler(io.ComfyNode):
                     "steps",
                     default=25,
                     min=1,
-                    max=limits.MAX_STEPS,
+                    max=SETTINGS.steps_range[1],
                     tooltip="Sampling steps (25 recommended; fewer is faster and rougher).",
                 ),
                 io.Float.Input(
                     "guidance",
                     default=5.0,
-                    min=limits.GUIDANCE_RANGE[0],
-                    max=limits.GUIDANCE_RANGE[1],
+                    min=SETTINGS.guidance_range[0],
+                    max=SETTINGS.guidance_range[1],
                     step=0.1,
                     tooltip="Classifier-free guidance: how closely to follow the prompt (5.0 "
                     "recommended; 1.0 or less turns it off and runs twice as fast).",
@@ -112,8 +110,8 @@ class AudioGenSampler(io.ComfyNode):
                 io.Float.Input(
                     "sway",
                     default=-1.0,
-                    min=limits.SWAY_RANGE[0],
-                    max=limits.SWAY_RANGE[1],
+                    min=SETTINGS.sway_range[0],
+                    max=SETTINGS.sway_range[1],
                     step=0.05,
                     tooltip="Sway sampling: negative values spend more steps early on the "
                     "overall structure (-1.0 recommended, 0 = uniform steps).",
@@ -122,7 +120,7 @@ class AudioGenSampler(io.ComfyNode):
                     "duration_s",
                     default=0.0,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Length in seconds. 0 = the length the model predicts for the "
                     "prompt; any other value is met exactly: the audio has round(seconds x "
@@ -132,7 +130,7 @@ class AudioGenSampler(io.ComfyNode):
                     "batch_size",
                     default=1,
                     min=1,
-                    max=limits.MAX_VARIATIONS,
+                    max=SETTINGS.variations_range[1],
                     tooltip="Variations to make in one run; item i uses seed + i.",
                 ),
                 # Added after 0.1.0: optional and after every older widget, so graphs saved
@@ -157,9 +155,9 @@ class AudioGenSampler(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "window_s",
-                    default=DEFAULT_WINDOW_S,
+                    default=SETTINGS.window_s,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.5,
                     optional=True,
                     tooltip="Clips longer than this are made window by window, each continuing "
@@ -168,9 +166,9 @@ class AudioGenSampler(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "overlap_s",
-                    default=DEFAULT_OVERLAP_S,
+                    default=SETTINGS.overlap_s,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.5,
                     optional=True,
                     tooltip="Seconds of the previous window each window continues from; must "
@@ -209,9 +207,9 @@ class AudioGenSampler(io.ComfyNode):
         duration_s: float,
         batch_size: int,
         latent: AudioLatent | None = None,
-        denoise: float = 1.0,
-        window_s: float = DEFAULT_WINDOW_S,
-        overlap_s: float = DEFAULT_OVERLAP_S,
+        denoise: float = SETTINGS.denoise,
+        window_s: float = SETTINGS.window_s,
+        overlap_s: float = SETTINGS.overlap_s,
         time_mode: str = DEFAULT_TIME_MODE,
     ) -> io.NodeOutput:
         bar = comfy_compat.progress_bar(steps)
@@ -224,7 +222,7 @@ class AudioGenSampler(io.ComfyNode):
             if duration_s < 0:
                 raise ValueError(
                     f"duration_s is {duration_s}: use 0 for the predicted length "
-                    f"or a length in seconds up to {MAX_DURATION_S:g}."
+                    f"or a length in seconds up to {SETTINGS.max_duration_s:g}."
                 )
             if latent is not None and duration_s:
                 raise ValueError(

@@ -27,7 +27,7 @@ from audiogen_core.models.ops import weight_dtype_from_name
 from audiogen_core.pipeline import DECODE_CHUNK_FRAMES, AudioLatent, Conditioning
 from audiogen_core.runtime import memory
 from audiogen_core.runtime.devices import resolve_dtype
-from audiogen_core.sampling.windows import DEFAULT_WINDOW_S
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import comfy_compat
 
@@ -150,7 +150,7 @@ def sampling_memory(
     duration_s: float | None,
     variations: int,
     guidance: float,
-    window_s: float | None = DEFAULT_WINDOW_S,
+    window_s: float | None = SETTINGS.window_s,
 ) -> int:
     """The Sampler: every item of the batch at the longest length, or one window's frames for
     a clip sampled window by window; guidance above 1 doubles the DiT batch, and each timed

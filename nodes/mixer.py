@@ -23,7 +23,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from audiogen_core.media import mixing, view
-from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import common
 from .view import image_batch
@@ -44,7 +44,7 @@ class MixLayer:
 
 
 def _seconds(
-    name: str, default: float, tooltip: str, maximum: float = MAX_DURATION_S
+    name: str, default: float, tooltip: str, maximum: float = SETTINGS.max_duration_s
 ) -> io.Float.Input:
     return io.Float.Input(name, default=default, min=0.0, max=maximum, step=0.01, tooltip=tooltip)
 

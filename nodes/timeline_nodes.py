@@ -12,7 +12,7 @@ from audiogen_core.conditioning.timeline import TimelineEvent
 from audiogen_core.conditioning.timeline_text import parse_timeline
 from audiogen_core.media.scene_cuts import scene_cuts
 from audiogen_core.pipeline import AudioGenPipeline, Conditioning
-from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import common
 from .managed import ManagedModel, prompt_encoding_memory, ready
@@ -57,7 +57,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     "start_s",
                     default=0.0,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Where the event starts, in seconds from the start of the clip "
                     "(on the nearest 0.04 s latent frame).",
@@ -66,7 +66,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     "end_s",
                     default=0.0,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Where the event ends, in seconds; 0 = open: it lasts to the end "
                     "of the clip. Must be after start_s and inside the sampled clip.",
@@ -75,7 +75,7 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     "fade_s",
                     default=0.0,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Soft edges: the event fades in and out over this many seconds "
                     "inside its range (at most half of it). 0 = hard edges.",
@@ -165,7 +165,7 @@ class AudioGenTimelineFromText(io.ComfyNode):
                     "duration_s",
                     default=0.0,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Length of the clip in seconds. 0 = until the latest event ends "
                     "(an open event lasting as long as the model times it), or the base "
@@ -233,7 +233,7 @@ class AudioGenCutsFromVideo(io.ComfyNode):
                     "min_gap_s",
                     default=0.5,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.1,
                     tooltip="Of cuts closer than this, only the strongest is kept (a flash "
                     "is one cut).",

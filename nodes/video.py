@@ -7,7 +7,7 @@ from fractions import Fraction
 import torch
 from comfy_api.latest import io, ui
 
-from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import common
 
@@ -95,10 +95,10 @@ class AudioGenDurationFromVideo(io.ComfyNode):
         with common.user_errors(cls.DISPLAY_NAME):
             _, frames, rate = video_source(fps, images, video, decode=False)
             seconds = float(frames / rate)
-            if seconds > MAX_DURATION_S:
+            if seconds > SETTINGS.max_duration_s:
                 raise ValueError(
                     f"the video lasts {seconds:.2f} s; AudioGen makes at most "
-                    f"{MAX_DURATION_S:g} s in one run: trim the video or split it."
+                    f"{SETTINGS.max_duration_s:g} s in one run: trim the video or split it."
                 )
         info = f"{frames} frames at {float(rate):g} fps = {seconds:.3f} s"
         return io.NodeOutput(seconds, frames, float(rate), ui=ui.PreviewText(info))

@@ -28,7 +28,7 @@ from audiogen_core.conditioning.prompt import (
     parse_prompt,
     validate_prompt,
 )
-from audiogen_core.sampling import limits
+from audiogen_core.sampling.settings import SETTINGS
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -96,12 +96,12 @@ numbers = st.one_of(
 
 ARGUMENTS = {
     # flag: (core check, how argparse reads the value)
-    "--steps": (limits.check_steps, int),
-    "--variations": (limits.check_variations, int),
-    "--seed": (limits.check_seed, int),
-    "--guidance": (limits.check_guidance, float),
-    "--sway": (limits.check_sway, float),
-    "--duration": (limits.check_duration, float),
+    "--steps": (SETTINGS.check_steps, int),
+    "--variations": (SETTINGS.check_variations, int),
+    "--seed": (SETTINGS.check_seed, int),
+    "--guidance": (SETTINGS.check_guidance, float),
+    "--sway": (SETTINGS.check_sway, float),
+    "--duration": (SETTINGS.check_duration, float),
 }
 
 
@@ -109,12 +109,12 @@ def _in_range(flag: str, value: float) -> bool:
     if isinstance(value, float) and not math.isfinite(value):
         return False
     return {
-        "--steps": lambda v: 1 <= v <= limits.MAX_STEPS,
-        "--variations": lambda v: 1 <= v <= limits.MAX_VARIATIONS,
+        "--steps": lambda v: 1 <= v <= SETTINGS.steps_range[1],
+        "--variations": lambda v: 1 <= v <= SETTINGS.variations_range[1],
         "--seed": lambda v: v == -1 or 0 <= v < 2**64,
-        "--guidance": lambda v: limits.GUIDANCE_RANGE[0] <= v <= limits.GUIDANCE_RANGE[1],
-        "--sway": lambda v: limits.SWAY_RANGE[0] <= v <= limits.SWAY_RANGE[1],
-        "--duration": lambda v: 0 < v <= limits.MAX_DURATION_S,
+        "--guidance": lambda v: SETTINGS.guidance_range[0] <= v <= SETTINGS.guidance_range[1],
+        "--sway": lambda v: SETTINGS.sway_range[0] <= v <= SETTINGS.sway_range[1],
+        "--duration": lambda v: 0 < v <= SETTINGS.max_duration_s,
     }[flag](value)
 
 

@@ -94,7 +94,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _defaults(args: argparse.Namespace) -> JobDefaults:
     """The run's defaults, checked with the core's limits (the flag named) before any work."""
-    from ..sampling import limits
+    from ..sampling.settings import SETTINGS
 
     if args.batch_size < 1:
         raise BatchError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -103,7 +103,7 @@ def _defaults(args: argparse.Namespace) -> JobDefaults:
             f"--seed must be >= 0 in a batch run (files are remade from it), got {args.seed}"
         )
     try:
-        limits.check_flags(args)
+        SETTINGS.check_generation(args, "--{}")
     except (TypeError, ValueError) as exc:
         raise BatchError(str(exc)) from exc
     return JobDefaults(

@@ -24,7 +24,7 @@ from ..checkpoints.weights import DEFAULT_MODEL_DIR_ENV
 from ..conditioning.prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
 from ..models.ops import WEIGHT_DTYPE_CHOICES
 from ..runtime.devices import DEVICE_CHOICES, DTYPE_CHOICES
-from ..sampling import limits
+from ..sampling.settings import SETTINGS
 from . import timeline as cli_timeline
 from . import view as cli_view
 from .batch import add_batch_arguments, run_batch
@@ -68,28 +68,28 @@ def _parser() -> argparse.ArgumentParser:
         "--duration",
         type=float,
         default=None,
-        help=f"length in seconds (exact, at most {limits.MAX_DURATION_S:g}); default: the "
+        help=f"length in seconds (exact, at most {SETTINGS.max_duration_s:g}); default: the "
         "model's predicted duration",
     )
     gen.add_argument(
         "--steps",
         type=int,
         default=25,
-        help=f"sampling steps (default 25, at most {limits.MAX_STEPS})",
+        help=f"sampling steps (default 25, at most {SETTINGS.steps_range[1]})",
     )
     gen.add_argument(
         "--guidance",
         type=float,
         default=5.0,
-        help=f"classifier-free guidance scale (default 5.0, range {limits.GUIDANCE_RANGE[0]:g} "
-        f"to {limits.GUIDANCE_RANGE[1]:g}; <= 1 disables it)",
+        help=f"classifier-free guidance scale (default 5.0, range {SETTINGS.guidance_range[0]:g} "
+        f"to {SETTINGS.guidance_range[1]:g}; <= 1 disables it)",
     )
     gen.add_argument(
         "--sway",
         type=float,
         default=-1.0,
-        help=f"sway-sampling coefficient (default -1.0, range {limits.SWAY_RANGE[0]:g} to "
-        f"{limits.SWAY_RANGE[1]:g}; 0 = linear sigmas)",
+        help=f"sway-sampling coefficient (default -1.0, range {SETTINGS.sway_range[0]:g} to "
+        f"{SETTINGS.sway_range[1]:g}; 0 = linear sigmas)",
     )
     gen.add_argument(
         "--seed",
@@ -101,8 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         "--variations",
         type=int,
         default=1,
-        help=f"number of variations, at most {limits.MAX_VARIATIONS} (seeds seed, seed+1, ...); "
-        "files get _00, _01, ...",
+        help=f"number of variations, at most {SETTINGS.variations_range[1]} (seeds seed, "
+        "seed+1, ...); files get _00, _01, ...",
     )
     gen.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     gen.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
@@ -296,7 +296,7 @@ def _prompt(args: argparse.Namespace) -> str | None:
 def _check_arguments(args: argparse.Namespace) -> None:
     """The core's limits, checked before anything is loaded, with the flag in each message."""
     try:
-        limits.check_flags(args)
+        SETTINGS.check_generation(args, "--{}")
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc)) from exc
 
@@ -411,7 +411,6 @@ def _umask() -> int:
 
 
 def _add_edit_args(parser: argparse.ArgumentParser) -> None:
-    from ..sampling.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
     edit = parser.add_argument_group("editing audio and long clips")
     edit.add_argument(
@@ -454,16 +453,17 @@ def _add_edit_args(parser: argparse.ArgumentParser) -> None:
     edit.add_argument(
         "--window",
         type=float,
-        default=DEFAULT_WINDOW_S,
+        default=SETTINGS.window_s,
         metavar="SECONDS",
-        help=f"longer clips are made window by window (default {DEFAULT_WINDOW_S:g}; 0 = one pass)",
+        help=f"longer clips are made window by window (default {SETTINGS.window_s:g}; "
+        "0 = one pass)",
     )
     edit.add_argument(
         "--overlap",
         type=float,
-        default=DEFAULT_OVERLAP_S,
+        default=SETTINGS.overlap_s,
         metavar="SECONDS",
-        help=f"context each window keeps from the previous one (default {DEFAULT_OVERLAP_S:g})",
+        help=f"context each window keeps from the previous one (default {SETTINGS.overlap_s:g})",
     )
 
 

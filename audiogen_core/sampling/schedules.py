@@ -17,6 +17,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .settings import SETTINGS
+
 NUM_TRAIN_TIMESTEPS = 1000
 
 VelocityFn = Callable[[Tensor, Tensor], Tensor]
@@ -53,8 +55,7 @@ def denoise_schedule(steps: int, sway: float, denoise: float) -> Tensor:
     steps / denoise; rounding is the same up to one extra step and does not depend on
     how the float ``denoise`` happens to be represented.)
     """
-    if not isinstance(denoise, (int, float)) or not 0.0 < denoise <= 1.0:
-        raise ValueError(f"denoise must be in (0, 1] (1 = start from pure noise), got {denoise!r}")
+    denoise = SETTINGS.check_denoise(denoise)
     total = max(steps, round(steps / denoise))
     full = sigma_schedule(total, sway)
     # Both schedules reach 0 after `total` steps; sway appends a zero-size step after it.

@@ -23,9 +23,6 @@ import torch
 
 from .timegrid import TimeGrid
 
-DEFAULT_WINDOW_S = 20.0
-DEFAULT_OVERLAP_S = 4.0
-
 
 @dataclass(frozen=True)
 class Window:

@@ -239,9 +239,9 @@ def test_new_sampler_widgets_come_after_the_old_ones_as_optional_inputs():
         "batch_size",
     ]
     assert list(info["optional"]) == ["latent", "denoise", "window_s", "overlap_s", "time_mode"]
-    from audiogen_core.sampling.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+    from audiogen_core.sampling.settings import SETTINGS
 
     assert info["optional"]["denoise"][1]["default"] == 1.0
-    assert info["optional"]["window_s"][1]["default"] == DEFAULT_WINDOW_S
-    assert info["optional"]["overlap_s"][1]["default"] == DEFAULT_OVERLAP_S
+    assert info["optional"]["window_s"][1]["default"] == SETTINGS.window_s
+    assert info["optional"]["overlap_s"][1]["default"] == SETTINGS.overlap_s
     assert info["optional"]["time_mode"][1]["default"] == "blend"

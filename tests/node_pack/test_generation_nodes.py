@@ -146,12 +146,12 @@ def test_audio_full_of_nan_never_reaches_the_save_node(tiny_models, conditioning
 
 
 def test_sampler_widgets_take_their_bounds_from_the_core_limits():
-    from audiogen_core.sampling import limits
+    from audiogen_core.sampling.settings import SETTINGS
 
     inputs = AudioGenSampler.INPUT_TYPES()["required"]
-    assert inputs["steps"][1]["max"] == limits.MAX_STEPS
-    assert inputs["batch_size"][1]["max"] == limits.MAX_VARIATIONS
-    assert (inputs["guidance"][1]["min"], inputs["guidance"][1]["max"]) == limits.GUIDANCE_RANGE
-    assert (inputs["sway"][1]["min"], inputs["sway"][1]["max"]) == limits.SWAY_RANGE
-    assert inputs["seed"][1]["max"] == limits.SEED_MODULUS - 1
-    assert inputs["duration_s"][1]["max"] == limits.MAX_DURATION_S
+    assert inputs["steps"][1]["max"] == SETTINGS.steps_range[1]
+    assert inputs["batch_size"][1]["max"] == SETTINGS.variations_range[1]
+    assert (inputs["guidance"][1]["min"], inputs["guidance"][1]["max"]) == SETTINGS.guidance_range
+    assert (inputs["sway"][1]["min"], inputs["sway"][1]["max"]) == SETTINGS.sway_range
+    assert inputs["seed"][1]["max"] == SETTINGS.seed_modulus - 1
+    assert inputs["duration_s"][1]["max"] == SETTINGS.max_duration_s
