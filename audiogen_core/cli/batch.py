@@ -29,19 +29,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from ..media.files import encode_wav, remove_temporaries, write_atomically
 from .jobs import BadLine, Item, Job, JobDefaults, JobsFile, JobsFileError, read_jobs
 from .manifest import (
     MANIFEST_NAME,
     ManifestPart,
     check_file,
-    encode_wav,
     latest_records,
     merge,
     read_records,
     record_key,
-    remove_partials,
     sha256_of,
-    write_atomically,
 )
 
 # Processes that finish early wait at the final collective for the slowest one; a long run
@@ -303,7 +301,9 @@ class _Worker:
         data = encode_wav(samples, self.pipe.sample_rate, self.fmt)
         path = self.out / item.file
         digest = hashlib.sha256(data).hexdigest()
-        if path.exists():
+        try:
+            write_atomically(path, data)
+        except FileExistsError:
             # Never replace a file this run did not just make; if it already holds exactly this
             # audio (a crash between the rename and the manifest line), record it.
             if sha256_of(path) != digest:
@@ -313,11 +313,8 @@ class _Worker:
                     "since); it is left as it is: move it away to have it made again",
                 )
                 return
-        else:
-            try:
-                write_atomically(path, data)
-            except OSError as exc:
-                raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from exc
         self.part.append(
             {
                 "status": "done",
@@ -468,7 +465,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     if ranks.rank != 0:
         return 0
     merged = merge(out, _sort_order(jobs_file))
-    remove_partials(out)
+    remove_temporaries(out)
     return _summary(ranks, tallies, jobs_file, merged, out)
 
 

@@ -17,7 +17,7 @@ import soundfile
 import torch
 
 from audiogen_core.cli.main import main
-from audiogen_core.cli.manifest import encode_wav
+from audiogen_core.media.files import encode_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "tests" / "fixtures" / "prompts"
