@@ -14,6 +14,7 @@ what lets a batch run recognise a file it already made by its hash).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import secrets
@@ -40,12 +41,16 @@ class StagedFile:
 
     def __init__(self, path: Path | str, data: bytes | bytearray | memoryview) -> None:
         self.path = Path(path)
-        self.temporary = _create_temporary(self.path.parent)
+        self.temporary: Path | None = None
         try:
+            self.temporary = _create_temporary(self.path.parent)
             with open(self.temporary, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+        except OSError as exc:
+            self.discard()
+            raise _naming(exc, self.path) from None
         except BaseException:
             self.discard()
             raise
@@ -58,13 +63,16 @@ class StagedFile:
                 os.replace(self.temporary, self.path)
             else:
                 _rename_without_replacing(self.temporary, self.path)
+        except OSError as exc:
+            raise _naming(exc, self.path) from None
         finally:
             self.discard()
         _fsync_folder(self.path.parent)
         return self.path
 
     def discard(self) -> None:
-        self.temporary.unlink(missing_ok=True)
+        if self.temporary is not None:
+            self.temporary.unlink(missing_ok=True)
 
 
 def write_atomically(
@@ -124,6 +132,12 @@ def _omit_peak_chunk(sound_file) -> None:
     )
 
 
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` naming the file the caller asked for, not the temporary one."""
+    error.filename, error.filename2 = str(path), None
+    return error
+
+
 def _create_temporary(folder: Path) -> Path:
     # A short fixed name: the target's own name may already be as long as the file system
     # allows. Mode 0o666 here lets the kernel apply the umask (and a default ACL) itself.
@@ -142,11 +156,11 @@ def _rename_without_replacing(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except FileExistsError:
-        raise FileExistsError(f"{target} already exists") from None
+        raise
     except OSError:
         # File systems without hard links (FAT, some network mounts): check, then rename.
         if target.exists():
-            raise FileExistsError(f"{target} already exists") from None
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
         os.replace(source, target)
 
 
