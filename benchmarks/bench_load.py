@@ -49,7 +49,7 @@ def write_snapshot(folder: Path, depth: int) -> int:
 
 
 def load_ours(folder: Path) -> None:
-    from audiogen_core.checkpoints.weights import load_generator
+    from audiogen_core.checkpoints import load_generator
 
     load_generator(folder)
 

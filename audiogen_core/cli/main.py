@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoints.weights import DEFAULT_MODEL_DIR_ENV
+from ..checkpoints import DEFAULT_MODEL_DIR_ENV
 from ..conditioning.prompt import VIEWS, compose_views, language_rule_warning, validate_prompt
 from ..models.ops import WEIGHT_DTYPE_CHOICES
 from ..runtime.devices import DEVICE_CHOICES, DTYPE_CHOICES
@@ -175,7 +175,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
     """The three snapshot folders, each checked (config, weight files) but not loaded."""
-    from ..checkpoints.weights import (
+    from ..checkpoints import (
         check_folder_pairing,
         check_rates_agree,
         check_snapshot,
@@ -213,7 +213,7 @@ def _model_folders(args: argparse.Namespace) -> dict[str, Path]:
     if args.download:
         if model_dir is None:
             raise CliError("--download needs --model-dir (the folder to download into)")
-        from ..checkpoints.weights import download_snapshots
+        from ..checkpoints import download_snapshots
 
         download_snapshots(
             model_dir, roles=[r for r in folders if not explicit[r]], multilingual=multilingual
@@ -258,7 +258,7 @@ def _printable(text: str) -> str:
 
 def _other_layout_hint(model_dir: Path | None, multilingual: bool) -> str:
     """Point at --multilingual (or away from it) when the other checkpoint is what is there."""
-    from ..checkpoints.weights import resolve_model_dirs
+    from ..checkpoints import resolve_model_dirs
 
     if model_dir is None:
         return ""
@@ -624,7 +624,7 @@ def _precision(args: argparse.Namespace):
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from ..checkpoints.weights import load_audio_tokenizer, load_generator, load_text_encoder
+    from ..checkpoints import load_audio_tokenizer, load_generator, load_text_encoder
     from ..models.ops import weight_dtype_from_name
     from ..pipeline import AudioGenPipeline
 
@@ -722,12 +722,12 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..checkpoints.weights import WeightsError
+    from ..checkpoints import WeightsError
 
     args = _parser().parse_args(argv)
     try:
         if args.command == "download":
-            from ..checkpoints.weights import download_snapshots
+            from ..checkpoints import download_snapshots
 
             folders = download_snapshots(args.model_dir, multilingual=args.multilingual)
             for path in folders.values():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     WeightsError,
     expected_layout_message,
     load_audio_tokenizer,

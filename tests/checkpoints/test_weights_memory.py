@@ -29,7 +29,7 @@ CHILD = r"""
 import json, sys
 import torch
 from torch import nn
-from audiogen_core.checkpoints.weights import build_on_meta, load_safetensors_into
+from audiogen_core.checkpoints import build_on_meta, load_safetensors_into
 
 LAYERS, WIDTH = {layers}, {width}
 

@@ -218,11 +218,11 @@ def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeyp
     import gc
     import weakref
 
-    from audiogen_core.checkpoints import weights
+    from audiogen_core import checkpoints
     from audiogen_core.cli import main as cli
 
     loaded = []
-    real_load = weights.load_text_encoder
+    real_load = checkpoints.load_text_encoder
 
     def load_and_watch(*args, **kwargs):
         encoder = real_load(*args, **kwargs)
@@ -236,7 +236,7 @@ def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeyp
             gc.collect()  # anything still reachable survives this; freed objects don't
             alive_during_steps.append([ref() is not None for ref in loaded[0]])
 
-    monkeypatch.setattr(weights, "load_text_encoder", load_and_watch)
+    monkeypatch.setattr(checkpoints, "load_text_encoder", load_and_watch)
     monkeypatch.setattr(cli, "_StepPrinter", WatchingPrinter)
     out = tmp_path / "scene.wav"
     argv = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1"]
@@ -278,10 +278,10 @@ def test_weight_dtype_stores_the_dit_matrices_in_fp8(tiny_model_dir, tmp_path, m
     """--weight-dtype reaches the loaders: the DiT's Linear weights are fp8, the WAV is written."""
     import torch
 
-    from audiogen_core.checkpoints import weights
+    from audiogen_core import checkpoints
 
     stored = []
-    real_load = weights.load_generator
+    real_load = checkpoints.load_generator
 
     def load_and_look(*args, **kwargs):
         generator = real_load(*args, **kwargs)
@@ -289,7 +289,7 @@ def test_weight_dtype_stores_the_dit_matrices_in_fp8(tiny_model_dir, tmp_path, m
         stored.append({m.weight.dtype for m in linears})
         return generator
 
-    monkeypatch.setattr(weights, "load_generator", load_and_look)
+    monkeypatch.setattr(checkpoints, "load_generator", load_and_look)
     out = tmp_path / "scene.wav"
     argv = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1", "--steps", "1"]
     argv += ["--dtype", "fp32", "--weight-dtype", "fp8_e4m3fn", "--model-dir", str(tiny_model_dir)]
