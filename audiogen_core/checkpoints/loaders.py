@@ -163,12 +163,13 @@ TEXT_ENCODER_SPEC = ModelSpec(
 def load_model(spec: ModelSpec, request: LoadRequest) -> Any:
     """Load the model ``spec`` declares from ``request.folder`` (see the module docstring)."""
     config = read_config(request.folder, spec.kind(request.folder))
+    files = safetensors_files(request.folder)  # refused files fail before anything is built
     extras = spec.extras(request, config)
     operations = resolve_operations(request.operations, request.dtype, request.weight_dtype)
     model = build_on_meta(lambda: spec.build(config, operations, request, extras), request.folder)
     load_safetensors_into(
         model,
-        safetensors_files(request.folder),
+        files,
         request.device,
         request.dtype,
         ignored_prefixes=spec.skipped_prefixes(request),
