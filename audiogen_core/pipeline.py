@@ -220,7 +220,7 @@ class AudioGenPipeline:
         the one the audio tokenizer decodes, and that the text encoder is the one the generator
         was trained with), so nothing is loaded for a bad combination.
         """
-        from .checkpoints.weights import (
+        from .checkpoints import (
             AUDIO_TOKENIZER,
             GENERATOR,
             check_folder_pairing,
@@ -258,7 +258,7 @@ class AudioGenPipeline:
         cls, model_dir: Path | str, multilingual: bool = False, **kwargs
     ) -> AudioGenPipeline:
         """Load from one folder holding the three snapshots under their Hub names."""
-        from .checkpoints.weights import resolve_model_dirs
+        from .checkpoints import resolve_model_dirs
 
         dirs = resolve_model_dirs(model_dir, multilingual=multilingual)
         return cls.load(dirs["generator"], dirs["text_encoder"], dirs["audio_tokenizer"], **kwargs)
@@ -286,7 +286,7 @@ class AudioGenPipeline:
         """Tokenize and encode tagged prompts, then run the content adapter and duration head."""
         text_encoder = self._require("text_encoder", "encode_prompt")
         generator = self._require("generator", "encode_prompt")
-        from .checkpoints.weights import check_model_pairing
+        from .checkpoints import check_model_pairing
 
         check_model_pairing(generator, text_encoder)
         return self.condition(self.encode_text(prompts))

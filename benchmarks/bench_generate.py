@@ -94,7 +94,7 @@ def child(args: argparse.Namespace) -> dict:
     """One run in this (fresh) process; returns its measurements."""
     import torch
 
-    from audiogen_core.checkpoints.weights import (
+    from audiogen_core.checkpoints import (
         load_audio_tokenizer,
         load_generator,
         load_text_encoder,
@@ -188,7 +188,7 @@ def _reference_sampling(args, pipe, text, stages: Stages, mark, start: list[floa
     import torch
     from bench_vs_reference import LatentCatcher, import_reference, randn_returns
 
-    from audiogen_core.checkpoints.weights import GENERATOR, read_config, resolve_model_dirs
+    from audiogen_core.checkpoints import GENERATOR, read_config, resolve_model_dirs
     from audiogen_core.pipeline import AudioLatent, seeded_noise
 
     generator = pipe.generator

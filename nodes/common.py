@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from comfy_api.latest import io
 
-from audiogen_core.checkpoints.weights import WeightsError
+from audiogen_core.checkpoints import WeightsError
 
 CATEGORY = "audio/AudioGen"
 

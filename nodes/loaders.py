@@ -6,7 +6,7 @@ from functools import partial
 
 from comfy_api.latest import io
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     AUDIO_TOKENIZER,
     GENERATOR,
     TEXT_ENCODER,

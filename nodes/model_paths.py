@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     DEFAULT_MODEL_DIR_ENV,
     MULTILINGUAL_SNAPSHOTS,
     SNAPSHOTS,

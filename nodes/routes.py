@@ -17,8 +17,8 @@ import asyncio
 from functools import lru_cache
 from pathlib import Path
 
+from audiogen_core.checkpoints import TEXT_ENCODER, WeightsError
 from audiogen_core.checkpoints.spiece import SentencePieceConversionError, load_spiece_tokenizer
-from audiogen_core.checkpoints.weights import TEXT_ENCODER, WeightsError
 from audiogen_core.conditioning.prompt import TAGS, TOKEN_LIMIT, VIEWS, compose_views
 from audiogen_core.models.text_encoder import T5Tokenizer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     load_audio_tokenizer,
     load_generator,
     load_text_encoder,

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import NoReturn
 
-from ..checkpoints.weights import DEFAULT_MODEL_DIR_ENV
+from ..checkpoints import DEFAULT_MODEL_DIR_ENV
 from ..models.ops import WEIGHT_DTYPE_CHOICES
 from ..runtime.devices import DEVICE_CHOICES, DTYPE_CHOICES
 from ..sampling.settings import SETTINGS

@@ -471,7 +471,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
 
 def _load_models(folders: dict[str, Path], device: str, dtype: str, weight_dtype: str, ranks):
     """The three models on this process's device (the folders were checked already)."""
-    from ..checkpoints.weights import load_audio_tokenizer, load_generator, load_text_encoder
+    from ..checkpoints import load_audio_tokenizer, load_generator, load_text_encoder
     from ..models.ops import weight_dtype_from_name
     from ..pipeline import AudioGenPipeline
     from ..runtime.devices import resolve_device, resolve_dtype

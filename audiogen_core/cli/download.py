@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoints.weights import download_snapshots
+    from ..checkpoints import download_snapshots
 
     folders = download_snapshots(args.model_dir, multilingual=args.multilingual)
     for path in folders.values():

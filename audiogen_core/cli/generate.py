@@ -157,7 +157,7 @@ def _precision(args: argparse.Namespace):
 
 def _sample(args: argparse.Namespace, request: _Request, device, dtype):
     """The latent, made with the text encoder and the generator each loaded only as needed."""
-    from ..checkpoints.weights import load_audio_tokenizer, load_generator, load_text_encoder
+    from ..checkpoints import load_audio_tokenizer, load_generator, load_text_encoder
     from ..models.ops import weight_dtype_from_name
     from ..pipeline import AudioGenPipeline
 
@@ -214,7 +214,7 @@ def _sample(args: argparse.Namespace, request: _Request, device, dtype):
 
 def _decode(args: argparse.Namespace, request: _Request, pipe, latent, device, dtype) -> list:
     """One mono clip (numpy) per output file, each cut to its own length."""
-    from ..checkpoints.weights import load_audio_tokenizer
+    from ..checkpoints import load_audio_tokenizer
     from ..models.ops import weight_dtype_from_name
 
     if pipe.audio_tokenizer is None:

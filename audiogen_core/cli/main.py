@@ -39,7 +39,7 @@ _COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv); returns the exit status."""
-    from ..checkpoints.weights import WeightsError
+    from ..checkpoints import WeightsError
 
     try:
         args = build_parser().parse_args(argv)

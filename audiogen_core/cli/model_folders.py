@@ -12,13 +12,13 @@ import argparse
 import os
 from pathlib import Path
 
-from ..checkpoints.weights import DEFAULT_MODEL_DIR_ENV
+from ..checkpoints import DEFAULT_MODEL_DIR_ENV
 from .errors import CliError
 
 
 def model_folders(args: argparse.Namespace) -> dict[str, Path]:
     """The three snapshot folders, each checked (config, weight files) but not loaded."""
-    from ..checkpoints.weights import resolve_model_dirs, snapshot_set
+    from ..checkpoints import resolve_model_dirs, snapshot_set
 
     kinds = snapshot_set(args.multilingual)
     model_dir = args.model_dir or (
@@ -36,7 +36,7 @@ def model_folders(args: argparse.Namespace) -> dict[str, Path]:
     if args.download:
         if model_dir is None:
             raise CliError("--download needs --model-dir (the folder to download into)")
-        from ..checkpoints.weights import download_snapshots
+        from ..checkpoints import download_snapshots
 
         roles = [role for role in folders if not explicit[role]]
         download_snapshots(model_dir, roles=roles, multilingual=args.multilingual)
@@ -50,7 +50,7 @@ def model_folders(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def _say_where(kinds, explicit: dict[str, Path | None]) -> str:
-    from ..checkpoints.weights import download_command
+    from ..checkpoints import download_command
 
     absent = [kind for kind in kinds if not explicit[kind.role]]
     flags = ", ".join(f"--{kind.role.replace('_', '-')}" for kind in absent)
@@ -65,7 +65,7 @@ def _say_where(kinds, explicit: dict[str, Path | None]) -> str:
 
 
 def _not_found(missing, folders, explicit, model_dir: Path | None, multilingual: bool) -> str:
-    from ..checkpoints.weights import download_command, expected_layout_message
+    from ..checkpoints import download_command, expected_layout_message
 
     if model_dir is not None and not any(explicit[kind.role] for kind in missing):
         how = expected_layout_message(model_dir, multilingual)
@@ -84,7 +84,7 @@ def _not_found(missing, folders, explicit, model_dir: Path | None, multilingual:
 
 
 def _check_snapshots(folders: dict[str, Path], kinds) -> None:
-    from ..checkpoints.weights import (
+    from ..checkpoints import (
         check_folder_pairing,
         check_rates_agree,
         check_snapshot,
@@ -105,7 +105,7 @@ def _check_snapshots(folders: dict[str, Path], kinds) -> None:
 
 def _other_layout_hint(model_dir: Path | None, multilingual: bool) -> str:
     """Point at --multilingual (or away from it) when the other checkpoint is what is there."""
-    from ..checkpoints.weights import resolve_model_dirs
+    from ..checkpoints import resolve_model_dirs
 
     if model_dir is None:
         return ""

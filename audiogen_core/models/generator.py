@@ -43,6 +43,17 @@ from .dit import LayerFusionDiT, StepConstants, config_value
 from .ops import ComputeDevice, PlainOps
 from .text_encoder import T5Tokenizer
 
+T5_FAMILY = "t5"
+MT5_FAMILY = "mt5"
+# The text encoder a generator config without ``text_encoder_name`` was trained with.
+DEFAULT_TEXT_ENCODER = "google/flan-t5-large"
+
+
+def generator_text_encoder_family(config: dict) -> str:
+    """``"mt5"`` or ``"t5"``: the text encoder a generator config names (flan-t5 if absent)."""
+    name = str(config.get("text_encoder_name") or DEFAULT_TEXT_ENCODER)
+    return MT5_FAMILY if "mt5" in name.rsplit("/", 1)[-1].lower() else T5_FAMILY
+
 
 def layout_message(layout_frames: int, asked_frames: int) -> str:
     """Why a time-aligned conditioning cannot be sampled at another length, and what to do."""
@@ -250,8 +261,6 @@ class DashengAudioGenerator(nn.Module):
     @property
     def text_encoder_family(self) -> str:
         """``"t5"`` or ``"mt5"``: the text encoder this checkpoint was trained with."""
-        from ..checkpoints.weights import generator_text_encoder_family
-
         return generator_text_encoder_family(self.config)
 
     @property

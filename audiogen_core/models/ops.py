@@ -219,26 +219,36 @@ def storage_dtypes(
 
 
 def to_storage(tensor: Tensor, dtype: torch.dtype, key: str = "") -> Tensor:
-    """``tensor`` converted to a storage dtype, refusing values the dtype cannot hold.
+    """``tensor`` converted to a storage dtype, refusing values the dtype cannot hold
+    (see :func:`check_storage_range`)."""
+    check_storage_range(tensor, dtype, key)
+    return tensor.to(dtype)
+
+
+def check_storage_range(tensor: Tensor, dtype: torch.dtype, key: str = "") -> None:
+    """Raise ValueError if ``tensor`` holds values that ``dtype`` cannot store.
 
     float8_e4m3fn saturates at 448, float8_e5m2 and float16 overflow to inf past 57344 and
     65504; any of these would corrupt the weight silently, so such a tensor is an error that
-    names the way out. Conversions that keep the range (float32 -> bfloat16) are not scanned.
+    names the way out. A dtype with fp32's range or more (fp32 itself) is not scanned; every
+    narrower one, bfloat16 included, is also scanned for NaN and infinite values, which mark a
+    damaged checkpoint. The scan is one min/max reduction, without a temporary copy.
     """
     limit = torch.finfo(dtype).max
-    if tensor.numel() and limit < torch.finfo(tensor.dtype).max:
-        largest = float(tensor.detach().abs().max())
-        if not math.isfinite(largest):
-            raise ValueError(
-                f"weight {key or '(unnamed)'} holds NaN or infinite values: the checkpoint is "
-                "damaged; download it again"
-            )
-        if not largest <= limit:
-            raise ValueError(
-                f"weight {key or '(unnamed)'} holds values up to {largest:g}, beyond the "
-                f"{dtype} range (+-{limit:g}); store the weights in bf16 instead"
-            )
-    return tensor.to(dtype)
+    if not tensor.numel() or limit >= torch.finfo(tensor.dtype).max:
+        return
+    low, high = (float(value) for value in torch.aminmax(tensor.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(
+            f"weight {key or '(unnamed)'} holds NaN or infinite values: the checkpoint is "
+            "damaged; download it again"
+        )
+    largest = max(-low, high)
+    if not largest <= limit:
+        raise ValueError(
+            f"weight {key or '(unnamed)'} holds values up to {largest:g}, beyond the "
+            f"{dtype} range (+-{limit:g}); store the weights in bf16 instead"
+        )
 
 
 def weight_dtype_from_name(name: str | torch.dtype | None) -> torch.dtype | None:

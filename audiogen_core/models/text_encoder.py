@@ -415,7 +415,8 @@ class TextEncoder:
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
-        # "t5" (flan-t5) or "mt5": which generator this encoder may condition (weights.py).
+        # "t5" (flan-t5) or "mt5": which generator this encoder may condition
+        # (checkpoints/preflight.py).
         self.family = family
         self.source_folder = source_folder
 

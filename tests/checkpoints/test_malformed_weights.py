@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     WeightsError,
     load_audio_tokenizer,
     load_generator,

@@ -9,8 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from audiogen_core.checkpoints.spiece import load_spiece_tokenizer
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     MULTILINGUAL_TEXT_ENCODER,
     WeightsError,
     check_folder_pairing,
@@ -22,6 +21,7 @@ from audiogen_core.checkpoints.weights import (
     resolve_model_dirs,
     text_encoder_family,
 )
+from audiogen_core.checkpoints.spiece import load_spiece_tokenizer
 from audiogen_core.conditioning.prompt import compose_views
 from audiogen_core.models.text_encoder import T5Tokenizer
 from audiogen_core.pipeline import AudioGenPipeline

@@ -367,7 +367,7 @@ def test_float_files_are_the_same_bytes_on_every_run(tiny_model_dir, tmp_path, c
 def test_a_line_out_of_the_limits_stops_the_run_before_any_model_loads(
     tiny_model_dir, tmp_path, capsys, monkeypatch
 ):
-    from audiogen_core.checkpoints import weights
+    from audiogen_core import checkpoints as weights
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the jobs file was checked")
@@ -383,7 +383,7 @@ def test_a_line_out_of_the_limits_stops_the_run_before_any_model_loads(
 
 
 def test_weight_dtype_reaches_every_loader(tiny_model_dir, tmp_path, capsys, monkeypatch):
-    from audiogen_core.checkpoints import weights
+    from audiogen_core import checkpoints as weights
 
     asked = []
     for name in ("load_generator", "load_text_encoder", "load_audio_tokenizer"):

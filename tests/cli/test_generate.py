@@ -199,7 +199,7 @@ def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeyp
     import gc
     import weakref
 
-    from audiogen_core.checkpoints import weights
+    from audiogen_core import checkpoints as weights
     from audiogen_core.cli import generate
 
     loaded = []
@@ -259,7 +259,7 @@ def test_weight_dtype_stores_the_dit_matrices_in_fp8(tiny_model_dir, tmp_path, m
     """--weight-dtype reaches the loaders: the DiT's Linear weights are fp8, the WAV is written."""
     import torch
 
-    from audiogen_core.checkpoints import weights
+    from audiogen_core import checkpoints as weights
 
     stored = []
     real_load = weights.load_generator

@@ -13,7 +13,7 @@ from golden_checks.generator import load_generator as load_golden_generator
 from golden_io import first_case
 from text_encoding import encode_texts
 
-from audiogen_core.checkpoints.weights import load_generator, load_text_encoder
+from audiogen_core.checkpoints import load_generator, load_text_encoder
 from audiogen_core.models.ops import CastOps, PlainOps, resolve_operations
 
 

@@ -14,7 +14,7 @@ from golden_io import SHIPPED_GOLDEN_DIR, first_case
 from text_encoding import encode_texts
 from torch import nn
 
-from audiogen_core.checkpoints.weights import load_generator, load_text_encoder
+from audiogen_core.checkpoints import load_generator, load_text_encoder
 from audiogen_core.models.generator import DashengAudioGenerator
 from audiogen_core.models.ops import (
     CastOps,

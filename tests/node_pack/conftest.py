@@ -24,7 +24,7 @@ sys.path.insert(0, str(STANDIN_API))
 from comfy_api.latest import ui as comfy_ui  # noqa: E402
 from comfy_standins import StandInFolderPaths, install  # noqa: E402
 
-from audiogen_core.checkpoints.weights import (  # noqa: E402
+from audiogen_core.checkpoints import (  # noqa: E402
     load_audio_tokenizer,
     load_generator,
     load_text_encoder,

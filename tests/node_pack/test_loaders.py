@@ -6,7 +6,7 @@ import pytest
 import torch
 from workflow_graph import run_node
 
-from audiogen_core.checkpoints.weights import WeightsError
+from audiogen_core.checkpoints import WeightsError
 from audiogen_core.runtime.devices import auto_dtype
 from nodes.generation import AudioGenTextEncode
 from nodes.loaders import (

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from comfy_standins import StandInFolderPaths
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     AUDIO_TOKENIZER,
     GENERATOR,
     MULTILINGUAL_GENERATOR,

@@ -17,7 +17,7 @@ from golden_checks.generator import load_generator as load_golden_generator
 from golden_io import first_case
 from memory_probe import peak_allocated_bytes
 
-from audiogen_core.checkpoints.weights import load_generator, load_text_encoder
+from audiogen_core.checkpoints import load_generator, load_text_encoder
 from audiogen_core.conditioning.blending import blend_weights, event_weights
 from audiogen_core.conditioning.timeline import TimelineEvent
 from audiogen_core.models.generator import TimedPrompts

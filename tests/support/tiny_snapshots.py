@@ -122,8 +122,12 @@ def _write(folder: Path, config: dict, weights: dict[str, torch.Tensor]) -> None
     save_file({k: v.contiguous() for k, v in weights.items()}, str(folder / "model.safetensors"))
 
 
-def write_tiny_snapshots(root: Path) -> Path:
-    """Write the three tiny snapshot folders under ``root`` and return ``root``."""
+def write_tiny_snapshots(root: Path, multilingual: bool = True) -> Path:
+    """Write the three tiny snapshot folders under ``root`` and return ``root``.
+
+    With ``multilingual`` the multilingual pair is written too; that needs sentencepiece (to
+    train the mT5 vocabulary), the English snapshots do not.
+    """
     root = Path(root)
     gen_config, gen_weights = _generator_files()
     _write(root / "Dasheng-AudioGen", gen_config, gen_weights)
@@ -134,7 +138,8 @@ def write_tiny_snapshots(root: Path) -> Path:
     t5_config, t5_weights = _t5_files(t5_dim, tokenizer.get_vocab_size())
     _write(root / "flan-t5-large", t5_config, t5_weights)
     tokenizer.save(str(root / "flan-t5-large" / "tokenizer.json"))
-    write_multilingual_snapshots(root, gen_config, gen_weights)
+    if multilingual:
+        write_multilingual_snapshots(root, gen_config, gen_weights)
     return root
 
 

@@ -1,4 +1,4 @@
-"""Loading memory: peak RSS follows the target precision, never the file's (weights.py).
+"""Loading memory: peak RSS follows the target precision, never the file's (safetensors.py).
 
 A 1 GiB float32 checkpoint is written by the test and loaded in a fresh process, once into
 bf16 and once into fp32. The process's peak resident memory during the load (VmHWM, reset
@@ -29,7 +29,7 @@ CHILD = r"""
 import json, sys
 import torch
 from torch import nn
-from audiogen_core.checkpoints.weights import build_on_meta, load_safetensors_into
+from audiogen_core.checkpoints import build_on_meta, load_safetensors_into
 
 LAYERS, WIDTH = {layers}, {width}
 

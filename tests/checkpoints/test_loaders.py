@@ -1,4 +1,4 @@
-"""Snapshot discovery and strict, safe, lean weight loading (audiogen_core/weights.py)."""
+"""Strict, safe, lean loading of the three models (checkpoints/loaders.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     WeightsError,
     expected_layout_message,
     load_audio_tokenizer,
@@ -164,3 +164,35 @@ def test_layout_message_lists_all_three_snapshots(tmp_path):
     for name in ("Dasheng-AudioGen", "dashengtokenizer", "flan-t5-large"):
         assert str(tmp_path / name) in message
     assert "hf download google/flan-t5-large" in message
+
+
+ENGLISH_WITHOUT_SENTENCEPIECE = r"""
+import sys
+from pathlib import Path
+
+sys.modules["sentencepiece"] = None  # any `import sentencepiece` now raises ImportError
+sys.path.insert(0, sys.argv[2])
+from tiny_snapshots import write_tiny_snapshots
+
+from audiogen_core.checkpoints import load_text_encoder
+
+root = write_tiny_snapshots(Path(sys.argv[1]), multilingual=False)
+encoder = load_text_encoder(root / "flan-t5-large")
+print(" ".join([*sorted(p.name for p in root.iterdir()), encoder.family]))
+"""
+
+
+def test_english_tiny_snapshots_need_no_sentencepiece(tmp_path):
+    """The English test snapshots are written and load where sentencepiece cannot be imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    support = Path(__file__).resolve().parents[1] / "support"
+    argv = [sys.executable, "-c", ENGLISH_WITHOUT_SENTENCEPIECE, str(tmp_path), str(support)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["Dasheng-AudioGen", "dashengtokenizer", "flan-t5-large", "t5"]
+    refused = "import sys; sys.modules['sentencepiece'] = None; import sentencepiece"
+    check = subprocess.run([sys.executable, "-c", refused], capture_output=True)
+    assert check.returncode != 0  # the stand-in really makes the import fail
