@@ -1,20 +1,17 @@
 """AudioGenPipeline: prompt -> conditioning -> latent -> 16 kHz waveform, one stage at a time.
 
-The pipeline only orchestrates components it is given (generator, text encoder, audio
-tokenizer); each stage needs only its own parts, so the ComfyUI nodes can call them
-separately and ``generate()`` simply chains them.
-
-Reproducibility: the initial noise of batch item ``j`` is drawn on the CPU from its own
-generator seeded with ``seed + j`` and then moved to the model's device, so a seed gives the
-same audio on CPU, CUDA and MPS, and any variation of a batch can be re-made alone.
-(The reference draws from the global RNG of the device, so its streams differ per device.)
+The pipeline only orchestrates the parts it is given (generator, text encoder, audio tokenizer)
+and the modules that work on them: ``conditioning/`` (encoded prompts, time layouts, timed
+prompts), ``sampling/`` (seeds, noise, lengths, windows, the sampler) and the audio tokenizer's
+``chunked`` decode and encode. Each stage needs only its own parts, so the ComfyUI nodes can
+call them separately and ``generate()`` simply chains them. Seconds are checked against the
+settings (``sampling/settings.py``) here, at the edge, and become frames for the parts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,109 +19,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .conditioning.blending import DEFAULT_TIME_MODE, blend_weights, check_time_mode, event_weights
+from .conditioning.alignment import align, aligned_timeline
+from .conditioning.blending import (
+    DEFAULT_TIME_MODE,
+    check_time_mode,
+    refuse_shaped,
+    with_blend_weights,
+)
+from .conditioning.encoded import (
+    Conditioning,
+    ConditioningTensors,
+    TextStates,
+    TimedPrompt,
+    concat_conditionings,
+    condition,
+)
 from .conditioning.prompt import TOKEN_LIMIT, token_report, validate_prompt
+from .conditioning.timegrid import TimeGrid
 from .conditioning.timeline import Timeline, TimelineError, TimelineEvent, event_frames
 from .media.resampling import check_sample_rate, resample
-from .models.generator import (
-    GeneratorConditioning,
-    TimedPrompts,
-    concat_conditionings,
-    layout_message,
-)
+from .models.audio_tokenizer.chunked import DECODE_CHUNK_FRAMES, decode_in_pieces, encode_items
 from .runtime.devices import resolve_device, resolve_dtype
-from .sampling.schedules import denoise_schedule, evaluated_steps
+from .sampling.latent import AudioLatent, frames_for_duration, init_per_item, item_lengths
+from .sampling.noise import item_seeds, seeded_noise
 from .sampling.settings import SETTINGS
-from .sampling.timegrid import TimeGrid
-from .sampling.windows import (
-    Window,
-    context_mask,
-    plan_windows,
-    window_frames,
-)
+from .sampling.windows import plan_windows, sample_windows, window_frames
 
 logger = logging.getLogger(__name__)
 
-# Latents up to 30 s decode in one pass; longer ones in 30 s pieces (see decode).
-DECODE_CHUNK_FRAMES = 750
 StepCallback = Callable[[int, int], None]
 
 
 class NonFiniteAudioError(ValueError):
     """A stage produced NaN or infinite values; nothing built from them may be kept."""
-
-
-@dataclass(frozen=True)
-class TimedPrompt:
-    """A prompt held over a time range (blend time mode): the event and its own encoding."""
-
-    event: TimelineEvent
-    tensors: GeneratorConditioning  # one row, encoded alone, on the CPU
-    token_count: int
-
-
-@dataclass
-class Conditioning:
-    """Encoded prompts: what the sampler needs, plus what a front end wants to show.
-
-    ``timed`` prompts (``add_timed_prompts``) are blended into every item over their time
-    ranges at sampling time (``blending.py``), the items' own prompts filling the rest.
-    """
-
-    prompts: list[str]
-    tensors: GeneratorConditioning  # kept on the CPU between stages
-    token_counts: list[int]
-    frame_rate: int
-    timed: tuple[TimedPrompt, ...] = ()
-
-    @property
-    def batch_size(self) -> int:
-        return len(self.prompts)
-
-    @property
-    def predicted_frames(self) -> list[int]:
-        return [int(n) for n in self.tensors.latent_lengths.tolist()]
-
-    @property
-    def predicted_duration_s(self) -> list[float]:
-        return [n / self.frame_rate for n in self.predicted_frames]
-
-
-@dataclass
-class TextStates:
-    """The text encoder's output for some prompts (what the generator conditions on)."""
-
-    prompts: list[str]
-    hidden: torch.Tensor  # (B, tokens, d_model), on the text encoder's device
-    mask: torch.Tensor  # (B, tokens) bool
-    token_counts: list[int]
-
-
-@dataclass
-class AudioLatent:
-    """Latent audio, channels-first (B, latent_dim, T) float32 on the CPU.
-
-    ``lengths`` counts the valid frames of each item and ``num_samples`` the exact number of
-    waveform samples each item decodes to (a user duration need not be a whole frame).
-    ``noise_mask`` (B or 1, T) float32, if set, says which frames ``sample(init=...)``
-    regenerates: 1 = regenerate, 0 = keep, soft values blend (see ``editing.py``).
-    """
-
-    latent: torch.Tensor
-    lengths: torch.Tensor
-    num_samples: list[int]
-    frame_rate: int
-    sample_rate: int
-    seeds: list[int] | None = None
-    noise_mask: torch.Tensor | None = None
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.latent.shape[0])
-
-    @property
-    def durations_s(self) -> list[float]:
-        return [n / self.sample_rate for n in self.num_samples]
 
 
 @dataclass
@@ -134,49 +61,6 @@ class GeneratedAudio:
     num_samples: list[int]
     seeds: list[int]
     prompts: list[str]
-
-
-def frames_for_duration(duration_s: float, frame_rate: int) -> int:
-    """Latent frames for a user duration: round(duration_s * frame_rate), validated."""
-    duration_s = SETTINGS.check_duration(duration_s, "duration_s")
-    if duration_s is None:
-        raise TypeError("duration_s must be a number of seconds, got None")
-    frames = round(duration_s * frame_rate)
-    if frames < 1:
-        raise ValueError(
-            f"duration {duration_s} s is shorter than one latent frame ({1 / frame_rate:g} s): "
-            f"use at least {1 / frame_rate:g} s, or leave it unset for the predicted length"
-        )
-    return frames
-
-
-def resolve_seed(seed: int | None) -> int:
-    """A checked seed; ``None`` or -1 draws a fresh random one (reported back to the caller)."""
-    checked = SETTINGS.check_seed(seed, "seed")
-    return random.randrange(SETTINGS.seed_modulus) if checked is None else checked
-
-
-def item_seeds(seed: int | Sequence[int] | None, batch: int) -> list[int]:
-    """Seeds of a batch's items: ``seed + j`` for item ``j``, or one given seed per item.
-
-    Per-item seeds let a batch runner put items of different jobs into one sampler call while
-    each keeps the noise it would get alone.
-    """
-    if isinstance(seed, Sequence):
-        if len(seed) != batch:
-            raise ValueError(f"got {len(seed)} seeds for a batch of {batch} items")
-        return [resolve_seed(s) for s in seed]
-    base_seed = resolve_seed(seed)
-    return [(base_seed + j) % SETTINGS.seed_modulus for j in range(batch)]
-
-
-def seeded_noise(seeds: Sequence[int], channels: int, frames: int) -> torch.Tensor:
-    """Standard normal noise (B, channels, frames), item j drawn from its own CPU generator."""
-    rows = []
-    for seed in seeds:
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        rows.append(torch.randn((channels, frames), generator=generator, dtype=torch.float32))
-    return torch.stack(rows)
 
 
 def _as_prompt_list(prompts: str | Sequence[str]) -> list[str]:
@@ -315,7 +199,7 @@ class AudioGenPipeline:
     def condition(self, text: TextStates) -> Conditioning:
         """The generator's half of ``encode_prompt``: content adapter and duration head."""
         generator = self._require("generator", "condition")
-        cond = generator.condition(text.hidden, text.mask)  # runs on the conditioner's device
+        cond = condition(generator, text.hidden, text.mask)  # on the conditioner's device
         return Conditioning(
             prompts=text.prompts,
             tensors=cond.to("cpu"),
@@ -338,7 +222,7 @@ class AudioGenPipeline:
         frames = None
         if duration_s is not None:
             frames = frames_for_duration(duration_s, int(generator.frame_rate))
-        aligned = generator.align(cond.tensors.to(generator.device), frames=frames)
+        aligned = align(generator, cond.tensors.to(generator.device), frames=frames)
         lengths = aligned.latent_lengths.tolist()
         for prompt, frames_of_item in zip(cond.prompts, lengths, strict=True):
             seconds = frames_of_item / generator.frame_rate
@@ -406,7 +290,7 @@ class AudioGenPipeline:
         duration_s = SETTINGS.check_duration(duration_s, "duration_s")
         if mode == "blend":
             return self._encode_blend(timeline, duration_s)
-        _refuse_shaped(timeline.events)
+        refuse_shaped(timeline.events)
         prompts = [e.prompt for e in timeline.events]
         events = self.encode_prompt(prompts) if prompts else None
         base = None if timeline.base is None else self.encode_prompt(timeline.base)
@@ -445,7 +329,7 @@ class AudioGenPipeline:
             )
         duration_s = SETTINGS.check_duration(duration_s, "duration_s")
         events = tuple(t.event for t in cond.timed)
-        _refuse_shaped(events)
+        refuse_shaped(events)
         rows = concat_conditionings([t.tensors.to(generator.device) for t in cond.timed])
         base = dataclasses.replace(cond, timed=())
         timeline = Timeline(events, cond.prompts[0])
@@ -455,36 +339,19 @@ class AudioGenPipeline:
     def _lay_out(
         self,
         timeline: Timeline,
-        events: GeneratorConditioning | None,
+        events: ConditioningTensors | None,
         event_token_counts: list[int],
         base: Conditioning | None,
         duration_s: float | None,
     ) -> Conditioning:
         """The aligned timeline of ``events`` (one row per event of ``timeline``) over ``base``."""
         generator = self._require("generator", "encode_timeline")
-        frame_rate = int(generator.frame_rate)
-        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
         own = [] if events is None else events.local_frames.sum(dim=1).long().tolist()
         base_frames = None if base is None else base.predicted_frames[0]
-        clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
-        if clip_frames / frame_rate > SETTINGS.max_duration_s:
-            raise TimelineError(
-                f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
-                f"{SETTINGS.max_duration_s:g} s limit: shorten it or give a duration"
-            )
-        device = generator.device
-        tensors = generator.timeline(
-            None if events is None else events.to(device),
-            spans,
-            clip_frames,
-            base=None if base is None else base.tensors.to(device),
-        )
-        counts = event_token_counts + (base.token_counts if base else [])
-        return Conditioning(
-            prompts=[timeline.to_text()],
-            tensors=tensors.to("cpu"),
-            token_counts=[sum(counts)],
-            frame_rate=frame_rate,
+        frame_rate = int(generator.frame_rate)
+        clip_frames, spans = _timeline_frames(timeline, frame_rate, own, base_frames, duration_s)
+        return aligned_timeline(
+            generator, timeline, events, event_token_counts, base, clip_frames, spans
         )
 
     def _encode_blend(self, timeline: Timeline, duration_s: float | None) -> Conditioning:
@@ -494,18 +361,12 @@ class AudioGenPipeline:
                 "the blend time mode needs a base prompt, heard wherever no event is: add a "
                 "line without times (or a caption), or use the aligned time mode"
             )
-        frame_rate = int(generator.frame_rate)
         cond = self.add_timed_prompts(self.encode_prompt(timeline.base), timeline.events)
         own = [t.tensors.latent_lengths[0].item() for t in cond.timed]
-        clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
-        clip_frames, _ = event_frames(
-            timeline, frame_rate, own, cond.predicted_frames[0], clip_frames
+        frame_rate = int(generator.frame_rate)
+        clip_frames, _ = _timeline_frames(
+            timeline, frame_rate, own, cond.predicted_frames[0], duration_s
         )
-        if clip_frames / frame_rate > SETTINGS.max_duration_s:
-            raise TimelineError(
-                f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
-                f"{SETTINGS.max_duration_s:g} s limit: shorten it or give a duration"
-            )
         tensors = dataclasses.replace(cond.tensors, latent_lengths=torch.tensor([clip_frames]))
         return dataclasses.replace(cond, tensors=tensors)
 
@@ -545,66 +406,31 @@ class AudioGenPipeline:
         total)`` counts the steps of all windows; an exception it raises stops sampling.
         """
         generator = self._require("generator", "sample")
-        if not isinstance(cond, Conditioning):
-            raise TypeError(
-                f"cond must be the Conditioning returned by encode_prompt, got "
-                f"{type(cond).__name__}"
-            )
-        steps = SETTINGS.check_steps(steps, "steps")
-        guidance = SETTINGS.check_guidance(guidance, "guidance")
-        sway = SETTINGS.check_sway(sway, "sway")
-        variations = SETTINGS.check_variations(variations, "variations")
-        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
-        denoise = SETTINGS.check_denoise(denoise, "denoise")
-        if denoise < 1.0 and init is None:
-            raise ValueError(
-                f"denoise {denoise:g} < 1 needs an init latent to start from (encoded audio)"
-            )
-        if init is not None and duration_s is not None:
-            raise ValueError(
-                "duration_s and init do not go together: the result has the init's length; "
-                "lengthen it with editing.extend"
-            )
-        if not isinstance(seed, Sequence):
-            seed = SETTINGS.check_seed(seed, "seed")
-
-        frame_rate = int(generator.frame_rate)
-        sample_rate = int(generator.sample_rate)
-        samples_per_frame = sample_rate // frame_rate
-        grid = TimeGrid(frame_rate=frame_rate, sample_rate=sample_rate)
+        _check_conditioning(cond)
+        steps, guidance, sway, variations, duration_s, denoise, seed = _checked_sample_args(
+            steps, guidance, sway, variations, duration_s, denoise, seed, init
+        )
+        grid = TimeGrid(
+            frame_rate=int(generator.frame_rate), sample_rate=int(generator.sample_rate)
+        )
         window = None if window_s is None else window_frames(grid, window_s, overlap_s)
         tensors = cond.tensors.expand(variations) if variations > 1 else cond.tensors
-        batch = int(tensors.latent_lengths.shape[0])
-        start = None
-        if init is not None:
-            start = _init_per_item(init, generator, cond.batch_size, variations)
-            lengths, num_samples = start.lengths.to(torch.int64), start.num_samples
-        elif duration_s is not None:
-            frames = frames_for_duration(duration_s, frame_rate)
-            lengths = torch.full((batch,), frames, dtype=torch.int64)
-            num_samples = [round(duration_s * sample_rate)] * batch
-        else:
-            lengths = tensors.latent_lengths.to(torch.int64)
-            prompt_per_item = [p for p in cond.prompts for _ in range(variations)]
-            bad = [p for p, n in zip(prompt_per_item, lengths.tolist(), strict=True) if n < 1]
-            if bad:
-                raise ValueError(
-                    "the model predicted a duration of zero frames for "
-                    f"{bad[0]!r}; set an explicit duration"
-                )
-            num_samples = [int(n) * samples_per_frame for n in lengths.tolist()]
-        check_layout(tensors, lengths)
-        tensors = dataclasses.replace(tensors, latent_lengths=lengths)
-
-        seeds = item_seeds(seed, batch)
+        start = (
+            None if init is None else init_per_item(init, generator, cond.batch_size, variations)
+        )
+        prompt_per_item = [p for p in cond.prompts for _ in range(variations)]
+        lengths, num_samples = item_lengths(
+            grid, tensors.latent_lengths, prompt_per_item, duration_s, start
+        )
+        tensors = tensors.with_lengths(lengths)
+        seeds = item_seeds(seed, len(prompt_per_item))
         num_frames = int(lengths.max()) if start is None else start.latent.shape[-1]
         if cond.timed:
-            tensors = _with_blend_weights(tensors, cond.timed, grid, num_frames)
-        noise = seeded_noise(seeds, int(generator.latent_dim), num_frames)
-        latent = _sample_windows(
+            tensors = with_blend_weights(tensors, cond.timed, grid, num_frames)
+        latent = sample_windows(
             generator,
             tensors,
-            noise,
+            seeded_noise(seeds, int(generator.latent_dim), num_frames),
             start,
             plan_windows(num_frames, *(window or (None, 0))),
             dict(steps=steps, guidance=guidance, sway=sway),
@@ -616,8 +442,8 @@ class AudioGenPipeline:
             latent=latent.float().cpu(),
             lengths=lengths,
             num_samples=num_samples,
-            frame_rate=frame_rate,
-            sample_rate=sample_rate,
+            frame_rate=grid.frame_rate,
+            sample_rate=grid.sample_rate,
             seeds=seeds,
         )
 
@@ -641,28 +467,14 @@ class AudioGenPipeline:
                 f"but the audio tokenizer decodes {tokenizer.frame_rate} frames/s to "
                 f"{tokenizer.sample_rate} Hz: use the tokenizer that belongs to the generator"
             )
-        if not isinstance(chunk_frames, int) or chunk_frames < 1:
-            raise ValueError(f"chunk_frames must be a whole number >= 1, got {chunk_frames!r}")
         _check_finite(latent.latent, "sampling", "the generator")
-        frames = latent.latent  # (B, C, T), channels-first as the tokenizer takes it
-        count = frames.shape[-1]
-        per_frame = int(tokenizer.samples_per_frame)
-        total = max(latent.num_samples)
-        out = torch.zeros((frames.shape[0], 1, total), dtype=torch.float32)
-        context = int(tokenizer.decode_context_frames) if count > chunk_frames else 0
-        for first in range(0, count, chunk_frames):
-            stop = min(first + chunk_frames, count)
-            lo, hi = max(first - context, 0), min(stop + context, count)
-            piece = frames[..., lo:hi].to(tokenizer.device, tokenizer.dtype)
-            decoded = tokenizer.decode(piece).float().cpu()
-            _check_finite(decoded, "decoding", "the audio tokenizer")
-            decoded = decoded[:, (first - lo) * per_frame : (stop - lo) * per_frame]
-            begin = first * per_frame
-            for i, n in enumerate(latent.num_samples):
-                keep = min(n - begin, decoded.shape[-1])
-                if keep > 0:
-                    out[i, 0, begin : begin + keep] = decoded[i, :keep]
-        return out
+        return decode_in_pieces(
+            tokenizer,
+            latent.latent,
+            latent.num_samples,
+            chunk_frames,
+            check=lambda piece: _check_finite(piece, "decoding", "the audio tokenizer"),
+        )
 
     @torch.inference_mode()
     def encode_audio(self, waveform: torch.Tensor | np.ndarray, sample_rate: int) -> AudioLatent:
@@ -676,26 +488,20 @@ class AudioGenPipeline:
         batch = _as_batch(waveform)
         sample_rate = check_sample_rate(sample_rate, "sample_rate")
         target_rate = int(tokenizer.sample_rate)
-        latents, counts = [], []
+        clips = []
         for item in batch:
             mono = item.mean(dim=0)
             if sample_rate != target_rate:
                 mono = torch.as_tensor(
                     resample(mono[None].numpy(), sample_rate, target_rate)[0], dtype=torch.float32
                 )
-            counts.append(int(mono.shape[-1]))
-            # float32 in: the tokenizer's front-ends run in float32 whatever its precision.
-            encoded = tokenizer.encode(mono[None])
-            latents.append(encoded[0].float().cpu())
-        frames = [lat.shape[-1] for lat in latents]
-        if len(set(frames)) != 1:
-            raise ValueError("all clips of an AUDIO batch must have the same length")
-        frame_rate = int(tokenizer.frame_rate)
-        per_frame = target_rate // frame_rate
+            clips.append(mono)
+        latent = encode_items(tokenizer, clips)
+        frames, frame_rate = latent.shape[-1], int(tokenizer.frame_rate)
         return AudioLatent(
-            latent=torch.stack(latents),
-            lengths=torch.tensor(frames),
-            num_samples=[frames[0] * per_frame] * len(latents),
+            latent=latent,
+            lengths=torch.tensor([frames] * len(clips)),
+            num_samples=[frames * (target_rate // frame_rate)] * len(clips),
             frame_rate=frame_rate,
             sample_rate=target_rate,
         )
@@ -754,49 +560,44 @@ class AudioGenPipeline:
         )
 
 
-def _with_blend_weights(
-    tensors: GeneratorConditioning,
-    timed: Sequence[TimedPrompt],
-    grid: TimeGrid,
-    num_frames: int,
-) -> GeneratorConditioning:
-    """``tensors`` with the timed prompts and their blend weights (b, 1 + k, num_frames), each
-    item's from its own length (an open range ends where the item does)."""
-    if tensors.time_aligned is not None:
+def _checked_sample_args(steps, guidance, sway, variations, duration_s, denoise, seed, init):
+    """``sample``'s arguments checked against the settings, before any work starts."""
+    steps = SETTINGS.check_steps(steps, "steps")
+    guidance = SETTINGS.check_guidance(guidance, "guidance")
+    sway = SETTINGS.check_sway(sway, "sway")
+    variations = SETTINGS.check_variations(variations, "variations")
+    duration_s = SETTINGS.check_duration(duration_s, "duration_s")
+    denoise = SETTINGS.check_denoise(denoise, "denoise")
+    if denoise < 1.0 and init is None:
         raise ValueError(
-            "a time-aligned conditioning cannot also blend timed prompts: use one time mode"
+            f"denoise {denoise:g} < 1 needs an init latent to start from (encoded audio)"
         )
-    events = [t.event for t in timed]
-    by_length: dict[int, torch.Tensor] = {}
-    rows = []
-    for frames in tensors.latent_lengths.tolist():
-        if frames not in by_length:
-            raw = torch.nn.functional.pad(
-                event_weights(grid, frames, events), (0, num_frames - frames)
-            )
-            by_length[frames] = blend_weights(raw)
-        rows.append(by_length[frames])
-    prompts = tuple(t.tensors for t in timed)
-    return dataclasses.replace(tensors, timed=TimedPrompts(prompts, torch.stack(rows)))
+    if init is not None and duration_s is not None:
+        raise ValueError(
+            "duration_s and init do not go together: the result has the init's length; "
+            "lengthen it with editing.extend"
+        )
+    if not isinstance(seed, Sequence):
+        seed = SETTINGS.check_seed(seed, "seed")
+    return steps, guidance, sway, variations, duration_s, denoise, seed
 
 
-def _refuse_shaped(events: Sequence[TimelineEvent]) -> None:
-    shaped = [e for e in events if e.shaped]
-    if shaped:
+def _timeline_frames(
+    timeline: Timeline,
+    frame_rate: int,
+    own: list[int],
+    base_frames: int | None,
+    duration_s: float | None,
+) -> tuple[int, list[tuple[int, int]]]:
+    """The clip's frames and each event's span (``timeline.event_frames``), within the limit."""
+    clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
+    clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
+    if clip_frames / frame_rate > SETTINGS.max_duration_s:
         raise TimelineError(
-            f"{shaped[0].where}the event {shaped[0].range_text} s has a fade or a strength "
-            "below 1, which only the blend time mode uses: drop them or use mode 'blend'"
+            f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
+            f"{SETTINGS.max_duration_s:g} s limit: shorten it or give a duration"
         )
-
-
-def check_layout(tensors: GeneratorConditioning, lengths: torch.Tensor) -> None:
-    """Refuse sampling a time-aligned conditioning at other lengths than it was laid out for."""
-    if tensors.time_aligned is None:
-        return
-    laid_out = tensors.latent_lengths.to(lengths.device)
-    if not torch.equal(laid_out, lengths):
-        changed = int((laid_out != lengths).nonzero()[0, 0])
-        raise ValueError(layout_message(int(laid_out[changed]), int(lengths[changed])))
+    return clip_frames, spans
 
 
 def _check_conditioning(cond: object) -> None:
@@ -834,135 +635,3 @@ def _as_batch(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
     if not torch.isfinite(tensor).all():
         raise ValueError("waveform contains NaN or infinite samples")
     return tensor
-
-
-def _init_per_item(init: AudioLatent, generator, num_prompts: int, variations: int) -> AudioLatent:
-    """``init`` checked against the generator and repeated to one item per variation."""
-    if not isinstance(init, AudioLatent):
-        raise TypeError(f"init must be an AudioLatent (encoded audio), got {type(init).__name__}")
-    latent_dim = int(generator.latent_dim)
-    if init.latent.dim() != 3 or init.latent.shape[1] != latent_dim:
-        raise ValueError(
-            f"init is a latent of another model size: shape {tuple(init.latent.shape)}, but "
-            f"this generator's latents are (batch, {latent_dim}, frames); encode the audio "
-            "with the audio tokenizer that belongs to this generator"
-        )
-    rates = (int(generator.frame_rate), int(generator.sample_rate))
-    if (init.frame_rate, init.sample_rate) != rates:
-        raise ValueError(
-            f"init runs at {init.frame_rate} frames/s for {init.sample_rate} Hz audio, this "
-            f"generator at {rates[0]} frames/s for {rates[1]} Hz"
-        )
-    rows, frames = init.batch_size, init.latent.shape[-1]
-    if rows not in (1, num_prompts):
-        raise ValueError(
-            f"init has {rows} items for {num_prompts} prompts: give one init for all prompts "
-            "or one per prompt"
-        )
-    if frames > frames_for_duration(SETTINGS.max_duration_s, init.frame_rate):
-        raise ValueError(
-            f"init lasts {frames / init.frame_rate:g} s, more than the "
-            f"{SETTINGS.max_duration_s:g} s one run can make"
-        )
-    mask = init.noise_mask
-    if mask is not None:
-        mask = torch.as_tensor(mask, dtype=torch.float32)
-        if mask.dim() != 2 or mask.shape[0] not in (1, rows) or mask.shape[1] != frames:
-            raise ValueError(
-                f"init.noise_mask must be (1 or {rows}, {frames}), got {tuple(mask.shape)}"
-            )
-        if not bool(((mask >= 0) & (mask <= 1)).all()):
-            raise ValueError("init.noise_mask values must lie in [0, 1] (1 = regenerate)")
-        mask = mask.expand(rows, frames)
-    # Item p * variations + v is variation v of prompt p, like GeneratorConditioning.expand.
-    index = torch.arange(num_prompts).repeat_interleave(variations)
-    if rows == 1:
-        index = torch.zeros_like(index)
-    return AudioLatent(
-        latent=init.latent.float().index_select(0, index),
-        lengths=init.lengths.to(torch.int64).index_select(0, index),
-        num_samples=[init.num_samples[i] for i in index.tolist()],
-        frame_rate=init.frame_rate,
-        sample_rate=init.sample_rate,
-        noise_mask=None if mask is None else mask.index_select(0, index),
-    )
-
-
-def _sample_windows(
-    generator,
-    cond,
-    noise: torch.Tensor,
-    start: AudioLatent | None,
-    windows: list[Window],
-    settings: dict,
-    denoise: float,
-    callback: StepCallback | None,
-) -> torch.Tensor:
-    """One ``generator.sample`` call per window (see ``windows.py``), into one latent.
-
-    A window's init is the latent so far: the caller's init, with the frames of earlier
-    windows already written in. Its first ``known`` frames get the context mask (the first
-    half kept exactly, the second half blended in), so the window is generated to continue
-    them. Items without new frames in a
-    window sit it out, and a window with nothing to regenerate (mask 0 throughout) is not
-    sampled: its result would be its init, exactly.
-    """
-    batch = noise.shape[0]
-    lengths = [int(n) for n in cond.latent_lengths.tolist()]
-    result = torch.zeros_like(noise) if start is None else start.latent.clone()
-    mask = None if start is None else start.noise_mask
-    jobs = []
-    for window in windows:
-        items = [i for i in range(batch) if lengths[i] > window.start + window.known]
-        window_mask = None
-        if mask is not None or window.known:
-            window_mask = (
-                torch.ones(len(items), window.stop - window.start)
-                if mask is None
-                else mask[items, window.start : window.stop].clone()
-            )
-            window_mask[:, : window.known] = torch.minimum(
-                window_mask[:, : window.known], context_mask(window.known)
-            )
-            valid = [window_mask[j, : lengths[i] - window.start] for j, i in enumerate(items)]
-            items = [i for i, row in zip(items, valid, strict=True) if bool(row.any())]
-            window_mask = window_mask[[j for j, row in enumerate(valid) if bool(row.any())]]
-            if bool((window_mask == 1).all()):
-                window_mask = None  # regenerate everything: no frames to keep
-        if items:
-            jobs.append((window, torch.tensor(items), window_mask))
-
-    schedule = denoise_schedule(settings["steps"], settings["sway"], denoise)
-    per_window = len(evaluated_steps(schedule))
-    total_steps = per_window * len(jobs)
-    for n, (window, index, window_mask) in enumerate(jobs):
-        span = slice(window.start, window.stop)
-        local = cond.index_select(index)
-        local = dataclasses.replace(
-            local,
-            latent_lengths=(local.latent_lengths - window.start).clamp(max=span.stop - span.start),
-            # A time-aligned layout and blend weights are per frame: each window takes its own
-            # frames of them (timed prompts hold in absolute seconds of the clip).
-            time_aligned=None if local.time_aligned is None else local.time_aligned[:, span],
-            timed=None
-            if local.timed is None
-            else TimedPrompts(local.timed.prompts, local.timed.weights[:, :, span]),
-        )
-        fresh = start is None and not window.known
-        step_callback = None
-        if callback is not None:
-
-            def step_callback(step, _total, base=n * per_window):
-                callback(base + step, total_steps)
-
-        out = generator.sample(
-            local.to(generator.device),
-            noise[index, :, span].to(generator.device),
-            callback=step_callback,
-            init=None if fresh else result[index, :, span],
-            noise_mask=window_mask,
-            denoise=denoise,
-            **settings,
-        )
-        result[index, :, span] = out.float().cpu()
-    return result

@@ -29,10 +29,14 @@ from bench_generator import build_generator  # noqa: E402
 from generator_sizes import add_sampling_arguments, add_size_arguments  # noqa: E402
 
 from audiogen_core.conditioning.blending import blend_weights, event_weights  # noqa: E402
+from audiogen_core.conditioning.encoded import (
+    TimedPromptTensors,  # noqa: E402
+    condition,  # noqa: E402
+)
+from audiogen_core.conditioning.timegrid import TimeGrid  # noqa: E402
 from audiogen_core.conditioning.timeline import TimelineEvent  # noqa: E402
-from audiogen_core.models.generator import TimedPrompts  # noqa: E402
 from audiogen_core.runtime.devices import resolve_device, resolve_dtype  # noqa: E402
-from audiogen_core.sampling.timegrid import TimeGrid  # noqa: E402
+from audiogen_core.sampling.sampler import sample  # noqa: E402
 
 PROMPT = "<|caption|> benchmark"
 COUNTS = (0, 1, 3)
@@ -66,7 +70,7 @@ def with_prompts(model, base, prompts, frames: int):
         for i in range(len(prompts))
     ]
     weights = blend_weights(event_weights(grid, frames, events))[None]
-    return dataclasses.replace(base, timed=TimedPrompts(tuple(prompts), weights))
+    return dataclasses.replace(base, timed=TimedPromptTensors(tuple(prompts), weights))
 
 
 def main() -> None:
@@ -77,7 +81,7 @@ def main() -> None:
     torch.manual_seed(1)
     hidden = torch.randn(4, args.tokens, args.content_dim, device=device)
     mask = torch.ones(4, args.tokens, dtype=torch.bool, device=device)
-    conds = [model.condition(hidden[i : i + 1], mask[i : i + 1]) for i in range(4)]
+    conds = [condition(model, hidden[i : i + 1], mask[i : i + 1]) for i in range(4)]
     frames = args.frames
     base = dataclasses.replace(conds[0], latent_lengths=torch.tensor([frames], device=device))
     cases = {k: with_prompts(model, base, conds[1 : 1 + k], frames) for k in COUNTS}
@@ -87,11 +91,11 @@ def main() -> None:
         f"{args.tokens} tokens, {args.steps} steps, guidance {args.guidance}"
     )
     for cond in cases.values():  # warm-up
-        model.sample(cond, noise, steps=1, guidance=args.guidance)
+        sample(model, cond, noise, steps=1, guidance=args.guidance)
     seconds = {k: [] for k in cases}
     for _ in range(args.repeats):
         for k, cond in cases.items():
-            run = lambda c=cond: model.sample(c, noise, steps=args.steps, guidance=args.guidance)  # noqa: E731
+            run = lambda c=cond: sample(model, c, noise, steps=args.steps, guidance=args.guidance)  # noqa: E731
             seconds[k].append(timed(run, device) / args.steps)
     guided = args.guidance > 1.0
     plain = statistics.median(seconds[0])

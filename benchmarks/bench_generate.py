@@ -189,7 +189,8 @@ def _reference_sampling(args, pipe, text, stages: Stages, mark, start: list[floa
     from bench_vs_reference import LatentCatcher, import_reference, randn_returns
 
     from audiogen_core.checkpoints import GENERATOR, read_config, resolve_model_dirs
-    from audiogen_core.pipeline import AudioLatent, seeded_noise
+    from audiogen_core.sampling.latent import AudioLatent
+    from audiogen_core.sampling.noise import seeded_noise
 
     generator = pipe.generator
     config = read_config(resolve_model_dirs(args.model_dir)["generator"], GENERATOR)

@@ -33,9 +33,11 @@ from generator_sizes import (  # noqa: E402
     resized_generator_config,
 )
 
+from audiogen_core.conditioning.encoded import ConditioningTensors, condition  # noqa: E402
 from audiogen_core.models.adapter import frames_mask  # noqa: E402
-from audiogen_core.models.generator import DashengAudioGenerator, GeneratorConditioning  # noqa: E402
+from audiogen_core.models.generator import DashengAudioGenerator  # noqa: E402
 from audiogen_core.runtime.devices import resolve_device, resolve_dtype  # noqa: E402
+from audiogen_core.sampling.sampler import sample  # noqa: E402
 from audiogen_core.sampling.schedules import sigma_schedule, timesteps_from_sigmas  # noqa: E402
 
 
@@ -58,10 +60,10 @@ def build_generator(args: argparse.Namespace, device: torch.device, dtype: torch
     return model
 
 
-def make_conditioning(model, args, device) -> GeneratorConditioning:
+def make_conditioning(model, args, device) -> ConditioningTensors:
     hidden = torch.randn(args.batch, args.tokens, args.content_dim, device=device)
     mask = torch.ones(args.batch, args.tokens, dtype=torch.bool, device=device)
-    cond = model.condition(hidden, mask)
+    cond = condition(model, hidden, mask)
     lengths = torch.full((args.batch,), args.frames, dtype=torch.int64, device=device)
     return dataclasses.replace(cond, latent_lengths=lengths)
 
@@ -117,7 +119,7 @@ def run(
     if name == "naive":
         out = naive_sample(model, cond, noise, steps, guidance, timer)
     else:
-        out = model.sample(cond, noise, steps=steps, guidance=guidance, callback=timer)
+        out = sample(model, cond, noise, steps=steps, guidance=guidance, callback=timer)
     return out, timer
 
 

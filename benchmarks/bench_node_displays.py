@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiogen_core import mixing, view  # noqa: E402
+from audiogen_core.media import mixing, view  # noqa: E402
 from audiogen_core.models.text_encoder import T5Tokenizer  # noqa: E402
 
 

@@ -31,8 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_generator import build_generator  # noqa: E402
 from generator_sizes import add_sampling_arguments, add_size_arguments  # noqa: E402
 
-from audiogen_core.models.generator import GeneratorConditioning  # noqa: E402
+from audiogen_core.conditioning.alignment import (
+    align,  # noqa: E402
+    lay_out_timeline,  # noqa: E402
+)
+from audiogen_core.conditioning.encoded import (
+    ConditioningTensors,  # noqa: E402
+    condition,  # noqa: E402
+)
 from audiogen_core.runtime.devices import resolve_device, resolve_dtype  # noqa: E402
+from audiogen_core.sampling.guidance import dit_inputs  # noqa: E402
+from audiogen_core.sampling.sampler import sample  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,14 +52,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def cached_bytes(model, cond, frames: int, guidance: bool) -> int:
-    constants = model.step_constants(cond, frames, guidance)
+    constants = model.prepare(dit_inputs(model, cond, frames, guidance), frames)
     return sum(b.time_aligned.numel() * b.time_aligned.element_size() for b in constants.blocks)
 
 
-def rows(cond: GeneratorConditioning, index: slice) -> GeneratorConditioning:
+def rows(cond: ConditioningTensors, index: slice) -> ConditioningTensors:
     """Some items of a text-to-audio conditioning."""
     values = {f.name: getattr(cond, f.name) for f in dataclasses.fields(cond)}
-    return GeneratorConditioning(**{k: v[index] for k, v in values.items() if v is not None})
+    return ConditioningTensors(**{k: v[index] for k, v in values.items() if v is not None})
 
 
 def timed(fn, device: torch.device):
@@ -71,16 +80,18 @@ def main() -> None:
     torch.manual_seed(1)
     hidden = torch.randn(5, args.tokens, args.content_dim, device=device)
     mask = torch.ones(5, args.tokens, dtype=torch.bool, device=device)
-    prompts = model.condition(hidden, mask)
+    prompts = condition(model, hidden, mask)
     frames = args.frames
     text = dataclasses.replace(
         rows(prompts, slice(0, 1)), latent_lengths=torch.tensor([frames], device=device)
     )
-    aligned, align_s = timed(lambda: model.align(text, frames=frames), device)
+    aligned, align_s = timed(lambda: align(model, text, frames=frames), device)
     quarter = frames // 4
     spans = [(i * quarter, min(frames, (i + 2) * quarter)) for i in range(4)]
     events = rows(prompts, slice(1, 5))
-    timeline, timeline_s = timed(lambda: model.timeline(events, spans, frames, base=text), device)
+    timeline, timeline_s = timed(
+        lambda: lay_out_timeline(model, events, spans, frames, base=text), device
+    )
     guided = args.guidance > 1.0
     modes = {"text-to-audio": text, "aligned": aligned, "timeline": timeline}
     noise = torch.randn(1, args.latent_dim, frames, device=device)
@@ -90,12 +101,12 @@ def main() -> None:
     )
     print(f"layout: align {align_s * 1e3:.1f} ms, timeline of 4 events {timeline_s * 1e3:.1f} ms")
     for cond in modes.values():  # warm-up
-        model.sample(cond, noise, steps=1, guidance=args.guidance)
+        sample(model, cond, noise, steps=1, guidance=args.guidance)
     seconds = {name: [] for name in modes}
     for _ in range(args.repeats):
         for name, cond in modes.items():
             _, s = timed(
-                lambda c=cond: model.sample(c, noise, steps=args.steps, guidance=args.guidance),
+                lambda c=cond: sample(model, c, noise, steps=args.steps, guidance=args.guidance),
                 device,
             )
             seconds[name].append(s)

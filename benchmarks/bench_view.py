@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audiogen_core import view  # noqa: E402
+from audiogen_core.media import view  # noqa: E402
 from audiogen_core.media.loudness import as_array, short_term_lufs, true_peak_envelope  # noqa: E402
 
 

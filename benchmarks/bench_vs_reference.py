@@ -61,7 +61,10 @@ sys.path.insert(0, str(REPO))
 from generator_sizes import add_size_arguments, resized_generator_config  # noqa: E402
 from process_memory import reset_peak, status_bytes  # noqa: E402
 
+from audiogen_core.conditioning.encoded import condition  # noqa: E402
 from audiogen_core.models.generator import DashengAudioGenerator  # noqa: E402
+from audiogen_core.sampling.guidance import dit_inputs  # noqa: E402
+from audiogen_core.sampling.sampler import sample  # noqa: E402
 from audiogen_core.sampling.schedules import sigma_schedule, timesteps_from_sigmas  # noqa: E402
 
 MIB = 1024**2
@@ -245,7 +248,7 @@ def timed(fn, *args):
 @torch.inference_mode()
 def bench_evaluation(args, ours, reference, t5_hidden, t5_mask) -> dict:
     """One DiT evaluation of the guided batch (uncond, cond), as inside a sampling step."""
-    cond = ours.condition(t5_hidden, t5_mask)
+    cond = condition(ours, t5_hidden, t5_mask)
     frames = int(cond.latent_lengths.max())
     x = make_noise(args, frames)
     x = torch.cat([x, x])
@@ -258,7 +261,7 @@ def bench_evaluation(args, ours, reference, t5_hidden, t5_mask) -> dict:
     x_mask = torch.ones(2, frames, dtype=torch.bool)
     sigmas = sigma_schedule(args.steps, args.sway)
     timestep = timesteps_from_sigmas(sigmas)[len(sigmas) // 2]  # a 0-dim float, mid-schedule
-    constants = ours.step_constants(cond, frames, guidance=True)
+    constants = ours.prepare(dit_inputs(ours, cond, frames, True), frames)
 
     paths = {
         "reference": lambda: reference.backbone(
@@ -298,9 +301,15 @@ def bench_evaluation(args, ours, reference, t5_hidden, t5_mask) -> dict:
 def sample_ours(ours, t5_hidden, t5_mask, noise, steps, guidance, sway):
     counter = []
     with torch.inference_mode():
-        cond = ours.condition(t5_hidden, t5_mask)
-        latent = ours.sample(
-            cond, noise, steps, guidance, sway, callback=lambda done, total: counter.append(done)
+        cond = condition(ours, t5_hidden, t5_mask)
+        latent = sample(
+            ours,
+            cond,
+            noise,
+            steps,
+            guidance,
+            sway,
+            callback=lambda done, total: counter.append(done),
         )
     return latent, len(counter)
 
@@ -319,7 +328,7 @@ def sample_reference(reference, t5_hidden, t5_mask, noise, steps, guidance, sway
 
 
 def bench_sampling(args, ours, reference, t5_hidden, t5_mask) -> dict:
-    frames = int(ours.condition(t5_hidden, t5_mask).latent_lengths.max())
+    frames = int(condition(ours, t5_hidden, t5_mask).latent_lengths.max())
     noise = make_noise(args, frames)
     paths = {
         "reference": lambda steps: sample_reference(
@@ -364,7 +373,7 @@ def memory_child(args: argparse.Namespace) -> None:
     config = resized_generator_config(args)
     ours = build_ours(args, config)
     t5_hidden, t5_mask = make_text(args)
-    frames = int(ours.condition(t5_hidden, t5_mask).latent_lengths.max())
+    frames = int(condition(ours, t5_hidden, t5_mask).latent_lengths.max())
     noise = make_noise(args, frames)
     if args.memory_child == "reference":
         model = build_reference(args, config, ours)

@@ -36,6 +36,7 @@ from golden_checks.audio_tokenizer import build_tokenizer  # noqa: E402
 from golden_io import SHIPPED_GOLDEN_DIR, load_case  # noqa: E402
 from memory_probe import peak_allocated_bytes  # noqa: E402
 
+from audiogen_core.conditioning.encoded import condition  # noqa: E402
 from audiogen_core.models.audio_tokenizer import DashengAudioTokenizer  # noqa: E402
 from audiogen_core.models.derived_buffers import reset_derived_buffers  # noqa: E402
 from audiogen_core.models.generator import DashengAudioGenerator  # noqa: E402
@@ -46,6 +47,7 @@ from audiogen_core.runtime.memory import (  # noqa: E402
     prompt_encoding_bytes,
     sampling_bytes,
 )
+from audiogen_core.sampling.sampler import sample  # noqa: E402
 
 GOLDEN = SHIPPED_GOLDEN_DIR
 OPTIONS = ["default", "bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2"]
@@ -105,11 +107,12 @@ def _generate(case, compute: torch.dtype, weight_dtype, lengths=None):
     reset_derived_buffers(model)
     model.eval()
     args = case.meta["non_tensor_args"]
-    cond = model.condition(case.inputs["t5_hidden"], case.inputs["t5_mask"])
+    cond = condition(model, case.inputs["t5_hidden"], case.inputs["t5_mask"])
     predicted = cond.latent_lengths.clone()
     if lengths is not None:
         cond = dataclasses.replace(cond, latent_lengths=lengths)
-    latent = model.sample(
+    latent = sample(
+        model,
         cond,
         case.inputs["noise"],
         steps=args["num_steps"],
@@ -168,11 +171,11 @@ def estimate_table() -> None:
     case = load_case(GOLDEN / "case_c2_generate_cfg_single.safetensors")
     config = case.meta["generator_config"]
     model = DashengAudioGenerator.from_config(config).eval()
-    cond = model.condition(case.inputs["t5_hidden"], case.inputs["t5_mask"])
+    cond = condition(model, case.inputs["t5_hidden"], case.inputs["t5_mask"])
     for frames in (500, 1500):
         cond = dataclasses.replace(cond, latent_lengths=torch.tensor([frames]))
         noise = torch.randn(1, model.latent_dim, frames)
-        measured = peak_allocated_bytes(lambda n=noise, c=cond: model.sample(c, n, steps=2))
+        measured = peak_allocated_bytes(lambda n=noise, c=cond: sample(model, c, n, steps=2))
         estimate = sampling_bytes(model, 1, frames, cond.context.shape[1], guidance=True)
         print(f"sample {frames} frames: {estimate / measured:.2f}")
     decode = load_case(GOLDEN / "case_d_tokenizer_decode.safetensors")
@@ -189,7 +192,7 @@ def speed_table() -> None:
     torch.manual_seed(0)
     reference = DashengAudioGenerator.from_config(config).eval()
     hidden = torch.randn(1, 40, config["content_dim"])
-    cond = reference.condition(hidden, torch.ones(1, 40, dtype=torch.bool))
+    cond = condition(reference, hidden, torch.ones(1, 40, dtype=torch.bool))
     cond = dataclasses.replace(cond, latent_lengths=torch.tensor([250]))
     noise = torch.randn(1, config["latent_dim"], 250)
     print("## Seconds per sampling step, CPU, fp32 compute (width 512, depth 12, 10 s, guidance)")
@@ -204,9 +207,9 @@ def speed_table() -> None:
         state = {k: v.to(dtypes.get(k, v.dtype)) for k, v in reference.state_dict().items()}
         model.load_state_dict(state, assign=True)
         model.eval()
-        model.sample(cond, noise, steps=1)  # warm-up
+        sample(model, cond, noise, steps=1)  # warm-up
         start = time.perf_counter()
-        model.sample(cond, noise, steps=4)
+        sample(model, cond, noise, steps=4)
         print(f"| {option} | {(time.perf_counter() - start) / 4:.2f} |")
     print()
 

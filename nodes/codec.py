@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from audiogen_core.pipeline import AudioGenPipeline, AudioLatent
+from audiogen_core.pipeline import AudioGenPipeline
+from audiogen_core.sampling.latent import AudioLatent
 
 from . import common
 from .managed import ManagedModel, decoding_memory, ready

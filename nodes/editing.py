@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from audiogen_core.pipeline import AudioLatent
 from audiogen_core.sampling import editing
+from audiogen_core.sampling.latent import AudioLatent
 from audiogen_core.sampling.settings import SETTINGS
 
 from . import common

@@ -5,8 +5,10 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
+from audiogen_core.conditioning.encoded import Conditioning
 from audiogen_core.conditioning.prompt import token_report
-from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, Conditioning
+from audiogen_core.pipeline import AudioGenPipeline
+from audiogen_core.sampling.latent import AudioLatent
 from audiogen_core.sampling.settings import SETTINGS
 
 from . import comfy_compat, common

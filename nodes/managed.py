@@ -23,10 +23,12 @@ from typing import Any
 
 import torch
 
+from audiogen_core.conditioning.encoded import Conditioning
+from audiogen_core.models.audio_tokenizer.chunked import DECODE_CHUNK_FRAMES
 from audiogen_core.models.ops import weight_dtype_from_name
-from audiogen_core.pipeline import DECODE_CHUNK_FRAMES, AudioLatent, Conditioning
 from audiogen_core.runtime import memory
 from audiogen_core.runtime.devices import resolve_dtype
+from audiogen_core.sampling.latent import AudioLatent
 from audiogen_core.sampling.settings import SETTINGS
 
 from . import comfy_compat

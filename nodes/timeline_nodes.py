@@ -8,10 +8,11 @@ import torch
 from comfy_api.latest import io, ui
 
 from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
+from audiogen_core.conditioning.encoded import Conditioning
 from audiogen_core.conditioning.timeline import TimelineEvent
 from audiogen_core.conditioning.timeline_text import parse_timeline
 from audiogen_core.media.scene_cuts import scene_cuts
-from audiogen_core.pipeline import AudioGenPipeline, Conditioning
+from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling.settings import SETTINGS
 
 from . import common

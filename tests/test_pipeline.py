@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from audiogen_core.pipeline import AudioGenPipeline, NonFiniteAudioError, frames_for_duration
+from audiogen_core.pipeline import AudioGenPipeline, NonFiniteAudioError
+from audiogen_core.sampling.latent import frames_for_duration
 
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 

@@ -3,11 +3,16 @@ frames and samples, clip-length rules, and every error before sampling starts.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from audiogen_core import pipeline as pipeline_module
 from audiogen_core.conditioning.timeline import Timeline, TimelineError, TimelineEvent
 from audiogen_core.pipeline import AudioGenPipeline
+from audiogen_core.sampling import windows
+from audiogen_core.sampling.settings import SETTINGS
 
 SPEECH = "<|caption|> A man speaks <|speech|> calm male voice <|asr|> hello there, how are you"
 BASE = "<|caption|> rain on a roof"
@@ -111,7 +116,9 @@ def test_timeline_event_checks():
 
 def test_aligned_mode_refuses_an_own_timing_out_of_range(pipe, monkeypatch):
     cond = pipe.encode_prompt(SPEECH)
-    monkeypatch.setattr("audiogen_core.pipeline.MAX_DURATION_S", 1.0)
+    monkeypatch.setattr(
+        pipeline_module, "SETTINGS", dataclasses.replace(SETTINGS, max_duration_s=1.0)
+    )
     with pytest.raises(ValueError, match=r"at [\d.]+ s, outside \(0, 1\] s: give the aligned"):
         pipe.align(cond)
     assert pipe.align(cond, duration_s=1.0).predicted_frames == [25]
@@ -141,13 +148,13 @@ def test_a_long_timeline_is_sampled_window_by_window_on_its_own_frames(pipe, mon
     cond = pipe.encode_timeline(Timeline(events, base=BASE), duration_s=4.0, mode="aligned")
     layout = cond.tensors.time_aligned
     seen = []
-    real = pipe.generator.sample
+    real = windows.sample
 
-    def spy(tensors, noise, *args, **kwargs):
+    def spy(generator, tensors, noise, *args, **kwargs):
         seen.append((tensors.time_aligned.clone(), noise.shape[-1]))
-        return real(tensors, noise, *args, **kwargs)
+        return real(generator, tensors, noise, *args, **kwargs)
 
-    monkeypatch.setattr(pipe.generator, "sample", spy)
+    monkeypatch.setattr(windows, "sample", spy)
     latent = pipe.sample(cond, seed=2, steps=2, window_s=2.0, overlap_s=0.4)
     assert latent.lengths.tolist() == [100]
     starts = [0, 40, 80]  # 2 s windows (50 frames), each 0.4 s (10 frames) into the last one

@@ -261,7 +261,7 @@ class _Worker:
     def _make(self, chunk: Chunk):
         import torch
 
-        from ..pipeline import Conditioning
+        from ..conditioning.encoded import Conditioning
 
         pipe = self.pipe
         jobs = chunk.jobs

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..conditioning.prompt import TAGS, VIEWS, compose_views, validate_prompt
-from ..pipeline import frames_for_duration
+from ..sampling.latent import frames_for_duration
 from ..sampling.settings import SETTINGS
 
 LATENT_FRAME_RATE = 25  # Dasheng-AudioGen: 16000 Hz / 640 samples per latent frame

@@ -3,11 +3,11 @@
 A timed prompt holds from ``start_s`` to ``end_s`` (open: to the end of the clip) with a soft
 edge of ``fade_s`` seconds inside the range (``timegrid.range_weights``) and a ``strength`` in
 [0, 1]. Its raw weight on a frame is ``strength * range_weight``. At every sampling step the
-generator evaluates the DiT once per active prompt (all in one batched call) and mixes the
-conditional velocities per frame with the blend weights below; guidance is then applied to
-the mix, which equals classifier-free guidance per prompt followed by the same mix, because
-the weights sum to 1 and the unconditional evaluation (zero context) is the same for every
-prompt.
+sampler evaluates the DiT once per active prompt (all in one batched call) and mixes the
+conditional velocities per frame with the blend weights below (``sampling/guidance.py``);
+guidance is then applied to the mix, which equals classifier-free guidance per prompt followed
+by the same mix, because the weights sum to 1 and the unconditional evaluation (zero context)
+is the same for every prompt.
 
 How raw weights become blend weights on one frame, with ``total`` the sum of the raw weights:
 
@@ -24,11 +24,13 @@ exactly that prompt.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
 
-from ..sampling.timegrid import TimeGrid, range_weights
+from .encoded import ConditioningTensors, TimedPrompt, TimedPromptTensors
+from .timegrid import TimeGrid, range_weights
 from .timeline import TimelineError, TimelineEvent
 
 TIME_MODES = ("blend", "aligned")
@@ -75,3 +77,39 @@ def blend_weights(raw: torch.Tensor) -> torch.Tensor:
     prompts = raw / total.clamp(min=1.0)
     base = (1.0 - total).clamp(min=0.0)
     return torch.cat([base[None], prompts])
+
+
+def with_blend_weights(
+    tensors: ConditioningTensors,
+    timed: Sequence[TimedPrompt],
+    grid: TimeGrid,
+    num_frames: int,
+) -> ConditioningTensors:
+    """``tensors`` with the timed prompts and their blend weights (b, 1 + k, num_frames), each
+    item's from its own length (an open range ends where the item does)."""
+    if tensors.time_aligned is not None:
+        raise ValueError(
+            "a time-aligned conditioning cannot also blend timed prompts: use one time mode"
+        )
+    events = [t.event for t in timed]
+    by_length: dict[int, torch.Tensor] = {}
+    rows = []
+    for frames in tensors.latent_lengths.tolist():
+        if frames not in by_length:
+            raw = torch.nn.functional.pad(
+                event_weights(grid, frames, events), (0, num_frames - frames)
+            )
+            by_length[frames] = blend_weights(raw)
+        rows.append(by_length[frames])
+    prompts = tuple(t.tensors for t in timed)
+    return dataclasses.replace(tensors, timed=TimedPromptTensors(prompts, torch.stack(rows)))
+
+
+def refuse_shaped(events: Sequence[TimelineEvent]) -> None:
+    """Refuse fades and strengths below 1, which only the blend time mode uses."""
+    shaped = [e for e in events if e.shaped]
+    if shaped:
+        raise TimelineError(
+            f"{shaped[0].where}the event {shaped[0].range_text} s has a fade or a strength "
+            "below 1, which only the blend time mode uses: drop them or use mode 'blend'"
+        )

@@ -202,6 +202,23 @@ class ContentAdapter(nn.Module):
         return AdapterOutput(adapted, global_log.squeeze(-1).float(), local_log.float())
 
 
+def local_latent_frames(
+    local_log: Tensor,
+    mask: Tensor,
+    frame_rate: int,
+    frame_resolution: float,
+    duration_offset: float,
+) -> Tensor:
+    """Frames per token (float32): round_half_even(((ceil(exp(l) m) - offset) * res) * rate).
+
+    The reference's operation order in float32 (spec 6.3): the float32 rounding of
+    ``frame_resolution`` decides the x.5 ties (60 units -> 7 frames, where exact arithmetic
+    gives 8). Padded tokens give -0.0.
+    """
+    units = torch.ceil(torch.exp(local_log.float()) * mask.bool()) - duration_offset
+    return torch.round(units * frame_resolution * frame_rate)
+
+
 def global_latent_frames(global_log: Tensor, frame_rate: int, duration_offset: float) -> Tensor:
     """Latent length per item (int64): round_half_even((exp(g) - offset) * rate), in float32.
 

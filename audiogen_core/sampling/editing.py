@@ -1,6 +1,6 @@
 """Mark what to regenerate in a latent: ranges with soft edges, and frames added at its ends.
 
-These functions only return a new :class:`~audiogen_core.pipeline.AudioLatent` with its
+These functions only return a new :class:`~audiogen_core.sampling.latent.AudioLatent` with its
 ``noise_mask`` set (1 = regenerate, 0 = keep); ``AudioGenPipeline.sample(cond, init=latent)``
 does the generating. Times are seconds of the latent's own clip.
 """
@@ -11,8 +11,8 @@ import dataclasses
 
 import torch
 
-from ..pipeline import AudioLatent
-from .timegrid import TimeGrid, range_weights
+from ..conditioning.timegrid import TimeGrid, range_weights
+from .latent import AudioLatent
 
 
 def latent_grid(latent: AudioLatent) -> TimeGrid:

@@ -1,4 +1,4 @@
-"""Long soundtracks: which frames each sampler call covers.
+"""Long soundtracks: which frames each sampler call covers, and sampling them in turn.
 
 A clip longer than one window is generated window by window. Each window after the first
 starts ``overlap`` frames before the previous one ended and keeps those frames as known
@@ -16,12 +16,19 @@ scene to continue (a bar of music, a sentence of speech) for 25% more frames sam
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 
-from .timegrid import TimeGrid
+from ..conditioning.encoded import ConditioningTensors, TimedPromptTensors
+from ..conditioning.timegrid import TimeGrid
+from ..models.generator import DashengAudioGenerator
+from .euler import ProgressCallback
+from .latent import AudioLatent
+from .sampler import sample
+from .schedules import denoise_schedule, evaluated_steps
 
 
 @dataclass(frozen=True)
@@ -81,3 +88,103 @@ def plan_windows(total: int, window: int | None, overlap: int) -> list[Window]:
         start = windows[-1].stop - overlap
         windows.append(Window(start, min(start + window, total), overlap))
     return windows
+
+
+@dataclass(frozen=True)
+class _WindowJob:
+    """One sampler call: a window, the items that have frames to make in it, their mask."""
+
+    window: Window
+    items: torch.Tensor  # 1-D int64
+    noise_mask: torch.Tensor | None  # (len(items), window frames), None = regenerate all
+
+
+def sample_windows(
+    generator: DashengAudioGenerator,
+    cond: ConditioningTensors,
+    noise: torch.Tensor,
+    start: AudioLatent | None,
+    windows: list[Window],
+    settings: dict,
+    denoise: float,
+    callback: ProgressCallback | None,
+) -> torch.Tensor:
+    """One :func:`sampler.sample` call per window, into one latent.
+
+    A window's init is the latent so far: the caller's init, with the frames of earlier
+    windows already written in. Its first ``known`` frames get the context mask (the first
+    half kept exactly, the second half blended in), so the window is generated to continue
+    them. Items without new frames in a window sit it out, and a window with nothing to
+    regenerate (mask 0 throughout) is not sampled: its result would be its init, exactly.
+    ``settings`` holds the sampler's steps, guidance and sway.
+    """
+    lengths = [int(n) for n in cond.latent_lengths.tolist()]
+    result = torch.zeros_like(noise) if start is None else start.latent.clone()
+    mask = None if start is None else start.noise_mask
+    jobs = [job for window in windows if (job := _window_job(window, lengths, mask)) is not None]
+    schedule = denoise_schedule(settings["steps"], settings["sway"], denoise)
+    per_window = len(evaluated_steps(schedule))
+    total_steps = per_window * len(jobs)
+    for n, job in enumerate(jobs):
+        window, index = job.window, job.items
+        span = slice(window.start, window.stop)
+        step_callback = None
+        if callback is not None:
+
+            def step_callback(step, _total, base=n * per_window):
+                callback(base + step, total_steps)
+
+        fresh = start is None and not window.known
+        out = sample(
+            generator,
+            _window_conditioning(cond.index_select(index), window).to(generator.device),
+            noise[index, :, span].to(generator.device),
+            callback=step_callback,
+            init=None if fresh else result[index, :, span],
+            noise_mask=job.noise_mask,
+            denoise=denoise,
+            **settings,
+        )
+        result[index, :, span] = out.float().cpu()
+    return result
+
+
+def _window_job(window: Window, lengths: list[int], mask: torch.Tensor | None) -> _WindowJob | None:
+    """The items to sample in ``window`` and their noise mask; None when there are none."""
+    items = [i for i in range(len(lengths)) if lengths[i] > window.start + window.known]
+    window_mask = None
+    if mask is not None or window.known:
+        window_mask = (
+            torch.ones(len(items), window.stop - window.start)
+            if mask is None
+            else mask[items, window.start : window.stop].clone()
+        )
+        window_mask[:, : window.known] = torch.minimum(
+            window_mask[:, : window.known], context_mask(window.known)
+        )
+        valid = [window_mask[j, : lengths[i] - window.start] for j, i in enumerate(items)]
+        items = [i for i, row in zip(items, valid, strict=True) if bool(row.any())]
+        window_mask = window_mask[[j for j, row in enumerate(valid) if bool(row.any())]]
+        if bool((window_mask == 1).all()):
+            window_mask = None  # regenerate everything: no frames to keep
+    if not items:
+        return None
+    return _WindowJob(window, torch.tensor(items), window_mask)
+
+
+def _window_conditioning(local: ConditioningTensors, window: Window) -> ConditioningTensors:
+    """The items' conditioning over the window's frames.
+
+    A time-aligned layout and blend weights are per frame: each window takes its own frames of
+    them (timed prompts hold in absolute seconds of the clip).
+    """
+    span = slice(window.start, window.stop)
+    timed = local.timed
+    if timed is not None:
+        timed = TimedPromptTensors(timed.prompts, timed.weights[:, :, span])
+    return dataclasses.replace(
+        local,
+        latent_lengths=(local.latent_lengths - window.start).clamp(max=span.stop - span.start),
+        time_aligned=None if local.time_aligned is None else local.time_aligned[:, span],
+        timed=timed,
+    )

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from audiogen_core.conditioning.blending import blend_weights, event_weights
+from audiogen_core.conditioning.encoded import TimedPromptTensors
+from audiogen_core.conditioning.timegrid import TimeGrid
 from audiogen_core.conditioning.timeline import Timeline, TimelineError, TimelineEvent
-from audiogen_core.models.generator import TimedPrompts
 from audiogen_core.pipeline import AudioGenPipeline
-from audiogen_core.sampling import editing
-from audiogen_core.sampling.timegrid import TimeGrid
+from audiogen_core.sampling import editing, windows
+from audiogen_core.sampling.guidance import guided_velocity
 
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
 BASE = "<|caption|> rain on a roof"
@@ -148,14 +149,14 @@ def test_the_blended_velocity_is_the_weighted_mix_of_guided_velocities(pipe, gui
     door, dog = (pipe.encode_prompt(p).tensors for p in (DOOR, DOG))
     raw = event_weights(GRID, frames, [_event(0.2, 0.8, fade=0.12), _event(0.6, 1.2, prompt=DOG)])
     weights = blend_weights(raw)
-    cond = dataclasses.replace(base, timed=TimedPrompts((door, dog), weights[None]))
+    cond = dataclasses.replace(base, timed=TimedPromptTensors((door, dog), weights[None]))
     x = torch.randn(1, generator.latent_dim, frames, generator=torch.Generator().manual_seed(0))
     timestep = torch.tensor(700.0)
-    blended = generator.velocity_fn(cond, frames, guidance)(x, timestep)
+    blended = guided_velocity(generator, cond, frames, guidance)(x, timestep)
     expected = torch.zeros_like(x)
     for row, prompt in zip(weights, (base, door, dog), strict=True):
         alone = dataclasses.replace(prompt, latent_lengths=torch.tensor([frames]))
-        expected += row * generator.velocity_fn(alone, frames, guidance)(x, timestep)
+        expected += row * guided_velocity(generator, alone, frames, guidance)(x, timestep)
     scale = expected.abs().max()
     assert (blended - expected).abs().max() <= 1e-5 * scale
 
@@ -182,13 +183,13 @@ def test_ranges_hold_in_absolute_seconds_across_windows(pipe, monkeypatch):
     cond = pipe.encode_timeline(_timeline(event), duration_s=2.0)
     expected = blend_weights(event_weights(GRID, 50, [event]))
     seen = []
-    sample = pipe.generator.sample
+    sample = windows.sample
 
-    def spy(local, noise, **kwargs):
+    def spy(generator, local, noise, **kwargs):
         seen.append(local.timed.weights[0].clone())
-        return sample(local, noise, **kwargs)
+        return sample(generator, local, noise, **kwargs)
 
-    monkeypatch.setattr(pipe.generator, "sample", spy)
+    monkeypatch.setattr(windows, "sample", spy)
     timed = pipe.sample(cond, **settings).latent
     monkeypatch.undo()
     assert [w.shape[-1] for w in seen] == [25, 25, 20]

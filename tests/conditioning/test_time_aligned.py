@@ -13,7 +13,15 @@ from golden_io import first_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiogen_core.conditioning.alignment import lay_over_range, pad_frames, spread_token_ends
+from audiogen_core.conditioning.alignment import (
+    align,
+    lay_out_timeline,
+    lay_over_range,
+    spread_token_ends,
+)
+from audiogen_core.conditioning.encoded import condition
+from audiogen_core.models.generator import pad_frames
+from audiogen_core.sampling.sampler import sample
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +36,7 @@ def model(case_h):
 
 @pytest.fixture(scope="module")
 def cond(model, case_h):
-    return model.condition(case_h.inputs["t5_hidden"], case_h.inputs["t5_mask"])
+    return condition(model, case_h.inputs["t5_hidden"], case_h.inputs["t5_mask"])
 
 
 def _item(cond, i):
@@ -93,7 +101,7 @@ def test_lay_over_range_places_each_token_on_its_frames():
 
 
 def test_aligned_length_is_the_sum_of_token_frames(model, cond, case_h):
-    aligned = model.align(cond)
+    aligned = align(model, cond)
     expected = case_h.outputs["debug.global_latent_duration"]
     assert torch.equal(aligned.latent_lengths, expected)
     assert torch.equal(aligned.latent_lengths, cond.local_frames.sum(dim=1).long())
@@ -103,25 +111,25 @@ def test_aligned_length_is_the_sum_of_token_frames(model, cond, case_h):
     assert aligned.context_mask.sum(dim=1).tolist() == [1, 1]
     assert torch.equal(aligned.context[:, 0], model.dummy_nta_embed.detach().expand(2, -1))
     with pytest.raises(ValueError, match="already time-aligned"):
-        model.align(aligned)
+        align(model, aligned)
 
 
 def test_aligned_with_a_chosen_length_scales_the_token_timing(model, cond):
     single = _item(cond, 0)
     own = int(single.local_frames.sum())
-    same = model.align(single, frames=own)
-    assert torch.equal(same.time_aligned, model.align(single).time_aligned)
-    doubled = model.align(single, frames=2 * own)
+    same = align(model, single, frames=own)
+    assert torch.equal(same.time_aligned, align(model, single).time_aligned)
+    doubled = align(model, single, frames=2 * own)
     assert doubled.latent_lengths.tolist() == [2 * own]
     # Every token now lasts twice as long: frame 2j and 2j + 1 hold what frame j held.
     assert torch.equal(doubled.time_aligned[0, ::2], same.time_aligned[0])
     assert torch.equal(doubled.time_aligned[0, 1::2], same.time_aligned[0])
     with pytest.raises(ValueError, match="at least 1"):
-        model.align(single, frames=0)
+        align(model, single, frames=0)
 
 
 def test_mixed_batch_keeps_unflagged_items_text_to_audio(model, cond):
-    mixed = model.align(cond, items=torch.tensor([False, True]))
+    mixed = align(model, cond, items=torch.tensor([False, True]))
     assert mixed.latent_lengths[0] == cond.latent_lengths[0]
     assert mixed.latent_lengths[1] == int(cond.local_frames[1].sum())
     assert torch.equal(
@@ -133,11 +141,11 @@ def test_mixed_batch_keeps_unflagged_items_text_to_audio(model, cond):
     assert torch.equal(mixed.context[0], cond.context[0, :keep])
     assert mixed.context_mask[1].tolist() == [True] + [False] * (keep - 1)
     with pytest.raises(ValueError, match="one flag per item"):
-        model.align(cond, items=torch.tensor([True]))
+        align(model, cond, items=torch.tensor([True]))
 
 
 def test_a_layout_keeps_its_length(model, cond, case_h):
-    aligned = model.align(cond)
+    aligned = align(model, cond)
     with pytest.raises(ValueError, match="laid out over 27 latent frames, but 30 were"):
         dataclasses.replace(aligned, latent_lengths=torch.tensor([30, 30]))
     # Fewer frames (a window, an item alone) read the layout's first frames.
@@ -156,41 +164,41 @@ def test_a_layout_keeps_its_length(model, cond, case_h):
         },
     )
     noise = torch.randn(1, model.latent_dim, 14)
-    alone = model.sample(second, noise, steps=2, guidance=3.0)
+    alone = sample(model, second, noise, steps=2, guidance=3.0)
     cut = dataclasses.replace(second, time_aligned=second.time_aligned[:, :14])
-    assert torch.equal(alone, model.sample(cut, noise, steps=2, guidance=3.0))
+    assert torch.equal(alone, sample(model, cut, noise, steps=2, guidance=3.0))
     # Variations of an aligned item keep its layout.
     assert torch.equal(aligned.expand(2).time_aligned[2], aligned.time_aligned[1])
     # Noise longer than the layout: the extra frames get zeros, as the reference pads.
     noise = torch.randn(2, model.latent_dim, 29)
-    out = model.sample(aligned, noise, steps=1, guidance=3.0)
+    out = sample(model, aligned, noise, steps=1, guidance=3.0)
     assert out.shape == noise.shape and torch.isfinite(out).all()
 
 
 def test_timeline_without_events_is_text_to_audio(model, cond, case_h):
     base = _item(cond, 0)
     frames = 11
-    clip = model.timeline(None, [], frames, base=base)
+    clip = lay_out_timeline(model, None, [], frames, base=base)
     assert clip.latent_lengths.tolist() == [frames]
     assert torch.equal(clip.context, base.context)
     plain = dataclasses.replace(base, latent_lengths=torch.tensor([frames]))
     noise = case_h.inputs["noise"][:1, :, :frames]
-    ours = model.sample(clip, noise, steps=3, guidance=3.0)
-    expected = model.sample(plain, noise, steps=3, guidance=3.0)
+    ours = sample(model, clip, noise, steps=3, guidance=3.0)
+    expected = sample(model, plain, noise, steps=3, guidance=3.0)
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
 
 
 def test_one_event_over_its_own_timing_is_the_aligned_mode(model, cond, case_h):
     single = _item(cond, 1)
     own = int(single.local_frames.sum())
-    clip = model.timeline(single, [(0, own)], own)
-    aligned = model.align(single)
+    clip = lay_out_timeline(model, single, [(0, own)], own)
+    aligned = align(model, single)
     assert torch.equal(clip.time_aligned, aligned.time_aligned)
     assert clip.context_mask.tolist() == [[True]]
     noise = case_h.inputs["noise"][1:, :, :own]
     torch.testing.assert_close(
-        model.sample(clip, noise, steps=3, guidance=3.0),
-        model.sample(aligned, noise, steps=3, guidance=3.0),
+        sample(model, clip, noise, steps=3, guidance=3.0),
+        sample(model, aligned, noise, steps=3, guidance=3.0),
         rtol=0,
         atol=1e-5,
     )
@@ -198,7 +206,7 @@ def test_one_event_over_its_own_timing_is_the_aligned_mode(model, cond, case_h):
 
 def test_timeline_places_events_on_their_frames(model, cond):
     events = _select(cond, [0, 1])
-    clip = model.timeline(events, [(2, 8), (6, 12)], 15)
+    clip = lay_out_timeline(model, events, [(2, 8), (6, 12)], 15)
     ta = clip.time_aligned[0]
     dummy = model.dummy_ta_embed.detach()
     first = lay_over_range(
@@ -219,15 +227,15 @@ def test_timeline_places_events_on_their_frames(model, cond):
 def test_timeline_errors(model, cond):
     events = _select(cond, [0, 1])
     with pytest.raises(ValueError, match="2 event prompts"):
-        model.timeline(events, [(0, 4)], 10)
+        lay_out_timeline(model, events, [(0, 4)], 10)
     with pytest.raises(ValueError, match="do not fit"):
-        model.timeline(events, [(0, 4), (8, 12)], 10)
+        lay_out_timeline(model, events, [(0, 4), (8, 12)], 10)
     with pytest.raises(ValueError, match="one prompt"):
-        model.timeline(events, [(0, 4), (4, 8)], 10, base=events)
+        lay_out_timeline(model, events, [(0, 4), (4, 8)], 10, base=events)
     with pytest.raises(ValueError, match="at least one frame"):
-        model.timeline(events, [(0, 4), (4, 8)], 0)
+        lay_out_timeline(model, events, [(0, 4), (4, 8)], 0)
     with pytest.raises(ValueError, match="not time-aligned ones"):
-        model.timeline(model.align(events), [(0, 4), (4, 8)], 10)
+        lay_out_timeline(model, align(model, events), [(0, 4), (4, 8)], 10)
 
 
 def _select(cond, rows):

@@ -10,8 +10,13 @@ import torch
 from golden_checks.generator import load_generator
 from golden_io import first_case
 
-from audiogen_core.conditioning.alignment import expand_by_duration, local_latent_frames
-from audiogen_core.models.adapter import ContentAdapter, frames_mask, global_latent_frames
+from audiogen_core.conditioning.alignment import expand_by_duration
+from audiogen_core.models.adapter import (
+    ContentAdapter,
+    frames_mask,
+    global_latent_frames,
+    local_latent_frames,
+)
 
 FRAME_RATE, RESOLUTION, OFFSET = 25, 0.005, 1.0
 

@@ -14,7 +14,9 @@ from golden_io import first_case
 from text_encoding import encode_texts
 
 from audiogen_core.checkpoints import load_generator, load_text_encoder
+from audiogen_core.conditioning.encoded import condition
 from audiogen_core.models.ops import CastOps, PlainOps, resolve_operations
+from audiogen_core.sampling.sampler import sample
 
 
 def _partially_loaded(model: torch.nn.Module) -> torch.nn.Module:
@@ -27,8 +29,8 @@ def _partially_loaded(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _sample(model, case):
-    cond = model.condition(case.inputs["t5_hidden"], case.inputs["t5_mask"])
-    return model.sample(cond, case.inputs["noise"], steps=4, guidance=4.0)
+    cond = condition(model, case.inputs["t5_hidden"], case.inputs["t5_mask"])
+    return sample(model, cond, case.inputs["noise"], steps=4, guidance=4.0)
 
 
 @pytest.mark.parametrize("mode", ["full", "manual_cast", "partial"])
@@ -69,11 +71,11 @@ def test_fp8_weights_with_comfyui_manual_cast_equal_our_cast_ops(tiny_model_dir)
     assert comfy.backbone.mid_block.mlp.net[2].weight.dtype == torch.float8_e4m3fn
     hidden = torch.randn(1, 5, comfy.content_encoder.text_encoder.proj.weight.shape[1])
     mask = torch.ones(1, 5, dtype=torch.bool)
-    cond = ours.condition(hidden, mask)
+    cond = condition(ours, hidden, mask)
     noise = torch.randn(1, ours.latent_dim, int(cond.latent_lengths.max()))
     assert torch.equal(
-        comfy.sample(comfy.condition(hidden, mask), noise, steps=3),
-        ours.sample(cond, noise, steps=3),
+        sample(comfy, condition(comfy, hidden, mask), noise, steps=3),
+        sample(ours, cond, noise, steps=3),
     )
 
 

@@ -15,6 +15,7 @@ from text_encoding import encode_texts
 from torch import nn
 
 from audiogen_core.checkpoints import load_generator, load_text_encoder
+from audiogen_core.conditioning.encoded import condition
 from audiogen_core.models.generator import DashengAudioGenerator
 from audiogen_core.models.ops import (
     CastOps,
@@ -25,15 +26,17 @@ from audiogen_core.models.ops import (
     to_storage,
     weight_dtype_from_name,
 )
-from audiogen_core.pipeline import seeded_noise
+from audiogen_core.sampling.noise import seeded_noise
+from audiogen_core.sampling.sampler import sample
 
 FP8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 
 def _sample(model, case, steps=None):
     args = case.meta["non_tensor_args"]
-    cond = model.condition(case.inputs["t5_hidden"], case.inputs["t5_mask"])
-    return model.sample(
+    cond = condition(model, case.inputs["t5_hidden"], case.inputs["t5_mask"])
+    return sample(
+        model,
         cond,
         case.inputs["noise"],
         steps=steps or args["num_steps"],
@@ -103,9 +106,9 @@ def test_fp8_generator_keeps_matrix_weights_in_8_bits_and_samples_close_to_fp32(
 ):
     folder = tiny_model_dir / "Dasheng-AudioGen"
     reference = load_generator(folder, "cpu", torch.float32)
-    cond = reference.condition(*_tiny_t5_states(reference))
+    cond = condition(reference, *_tiny_t5_states(reference))
     noise = seeded_noise([3, 4], reference.latent_dim, int(cond.latent_lengths.max()))
-    expected = reference.sample(cond, noise, steps=4)
+    expected = sample(reference, cond, noise, steps=4)
     scale = expected.abs().max()
     full_bytes = _bytes(reference)
     for weight_dtype in FP8:
@@ -116,7 +119,7 @@ def test_fp8_generator_keeps_matrix_weights_in_8_bits_and_samples_close_to_fp32(
         assert model.backbone.in_blocks[0].norm1.weight.dtype == torch.float32
         assert (model.dtype, model.backbone.dtype) == (torch.float32, torch.float32)
         assert _bytes(model) < 0.4 * full_bytes
-        out = model.sample(model.condition(*_tiny_t5_states(model)), noise, steps=4)
+        out = sample(model, condition(model, *_tiny_t5_states(model)), noise, steps=4)
         assert out.dtype == torch.float32 and torch.isfinite(out).all()
         error = float((out - expected).abs().max() / scale)
         assert 0 < error < 0.3, f"{weight_dtype}: relative max error {error:.3f}"
@@ -128,7 +131,7 @@ def test_bf16_weights_with_fp32_compute_stay_close(tiny_model_dir):
     model = load_generator(folder, "cpu", torch.float32, weight_dtype=torch.bfloat16)
     assert model.backbone.final_block.linear.weight.dtype == torch.bfloat16
     states = _tiny_t5_states(reference)
-    a, b = reference.condition(*states), model.condition(*states)
+    a, b = condition(reference, *states), condition(model, *states)
     assert torch.allclose(a.context, b.context, rtol=0, atol=0.05 * a.context.abs().max())
 
 

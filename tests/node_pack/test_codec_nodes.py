@@ -9,7 +9,7 @@ import torch
 from workflow_graph import run_node
 
 from audiogen_core.checkpoints import load_audio_tokenizer
-from audiogen_core.pipeline import AudioLatent
+from audiogen_core.sampling.latent import AudioLatent
 from nodes.codec import AudioGenDecode, AudioGenEncode
 from nodes.managed import ManagedModel
 

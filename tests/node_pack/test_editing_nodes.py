@@ -11,7 +11,7 @@ import pytest
 import torch
 from workflow_graph import run_node, ui_of
 
-from audiogen_core.pipeline import AudioLatent
+from audiogen_core.sampling.latent import AudioLatent
 from nodes.codec import AudioGenDecode, AudioGenEncode
 from nodes.editing import AudioGenExtend, AudioGenRegenerateRange
 from nodes.generation import AudioGenSampler, AudioGenTextEncode

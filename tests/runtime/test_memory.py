@@ -19,15 +19,16 @@ from memory_probe import peak_allocated_bytes
 
 from audiogen_core.checkpoints import load_generator, load_text_encoder
 from audiogen_core.conditioning.blending import blend_weights, event_weights
+from audiogen_core.conditioning.encoded import TimedPromptTensors, condition
+from audiogen_core.conditioning.timegrid import TimeGrid
 from audiogen_core.conditioning.timeline import TimelineEvent
-from audiogen_core.models.generator import TimedPrompts
 from audiogen_core.runtime.memory import (
     decoding_bytes,
     prompt_encoding_bytes,
     sampling_bytes,
     weight_bytes,
 )
-from audiogen_core.sampling.timegrid import TimeGrid
+from audiogen_core.sampling.sampler import sample
 
 LOOSENESS = 1.6
 
@@ -59,7 +60,7 @@ def test_sampling_estimate_bounds_the_measured_peak(generator_case, dtype, batch
     t5_hidden = generator_case.inputs["t5_hidden"][:1].expand(batch, -1, -1)
     t5_mask = generator_case.inputs["t5_mask"][:1].expand(batch, -1)
     frames = 1500  # a minute of audio: activations dominate
-    cond = model.condition(t5_hidden, t5_mask)
+    cond = condition(model, t5_hidden, t5_mask)
     cond = dataclasses.replace(cond, latent_lengths=torch.full((batch,), frames))
     if timed:
         # Overlapping blended prompts that leave the clip's ends to the base prompt, so every
@@ -70,11 +71,11 @@ def test_sampling_estimate_bounds_the_measured_peak(generator_case, dtype, batch
             for i in range(timed)
         ]
         weights = blend_weights(event_weights(grid, frames, events))[None]
-        prompts = tuple(model.condition(t5_hidden[:1], t5_mask[:1]) for _ in range(timed))
-        cond = dataclasses.replace(cond, timed=TimedPrompts(prompts, weights))
+        prompts = tuple(condition(model, t5_hidden[:1], t5_mask[:1]) for _ in range(timed))
+        cond = dataclasses.replace(cond, timed=TimedPromptTensors(prompts, weights))
     noise = torch.randn(batch, model.latent_dim, frames, generator=torch.Generator().manual_seed(0))
     scale = 5.0 if guidance else 1.0
-    measured = peak_allocated_bytes(lambda: model.sample(cond, noise, steps=2, guidance=scale))
+    measured = peak_allocated_bytes(lambda: sample(model, cond, noise, steps=2, guidance=scale))
     estimate = sampling_bytes(model, batch, frames, cond.context.shape[1], guidance, timed)
     _check(estimate, measured, f"sampling {dtype} batch {batch} guidance {guidance} {timed}")
 
@@ -111,7 +112,7 @@ def test_prompt_encoding_estimate_bounds_the_measured_peak(tiny_model_dir):
 
     def encode():
         with torch.inference_mode():
-            return generator.condition(text_encoder.model(ids, mask), mask)
+            return condition(generator, text_encoder.model(ids, mask), mask)
 
     measured = peak_allocated_bytes(encode)
     estimate = prompt_encoding_bytes(text_encoder.model, generator, batch, tokens)

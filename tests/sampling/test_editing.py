@@ -13,15 +13,15 @@ import dataclasses
 import pytest
 import torch
 
-from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, seeded_noise
+from audiogen_core.conditioning.timegrid import TimeGrid, range_weights
+from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling.editing import extend, regenerate_range
-from audiogen_core.sampling.schedules import (
-    denoise_schedule,
-    euler_sample,
-    evaluated_steps,
-    sigma_schedule,
-)
-from audiogen_core.sampling.timegrid import TimeGrid, range_weights
+from audiogen_core.sampling.euler import euler_sample
+from audiogen_core.sampling.guidance import dit_inputs
+from audiogen_core.sampling.latent import AudioLatent
+from audiogen_core.sampling.noise import seeded_noise
+from audiogen_core.sampling.sampler import sample
+from audiogen_core.sampling.schedules import denoise_schedule, evaluated_steps, sigma_schedule
 
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
@@ -85,7 +85,7 @@ def test_denoise_one_without_init_is_todays_output_bitwise(pipe, cond):
     # Today's sampler written out: the full sway schedule, CFG velocity, plain Euler loop.
     generator = pipe.generator
     gen_cond = dataclasses.replace(cond.tensors, latent_lengths=torch.tensor([40]))
-    constants = generator.step_constants(gen_cond, 40, guidance=True)
+    constants = generator.prepare(dit_inputs(generator, gen_cond, 40, True), 40)
 
     def velocity(x, timestep):
         out = generator.backbone.velocity(torch.cat([x, x]), timestep, constants)
@@ -112,7 +112,8 @@ def test_all_one_mask_is_plain_generation_at_the_inits_length(pipe, cond, clip):
 def test_all_zero_mask_returns_the_init_unchanged(pipe, cond, clip):
     zeros = torch.zeros(1, clip.latent.shape[-1])
     # The sampler itself: every step resets the frames to the noised init, sigma 0 is the init.
-    direct = pipe.generator.sample(
+    direct = sample(
+        pipe.generator,
         cond.tensors,
         seeded_noise([1], pipe.generator.latent_dim, clip.latent.shape[-1]),
         steps=4,

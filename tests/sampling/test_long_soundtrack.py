@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from audiogen_core.conditioning.timegrid import TimeGrid
 from audiogen_core.pipeline import AudioGenPipeline
-from audiogen_core.sampling.timegrid import TimeGrid
+from audiogen_core.sampling import windows as windows_module
 from audiogen_core.sampling.windows import Window, context_mask, plan_windows, window_frames
 
 PROMPT = "<|caption|> Rain on a tin roof, distant thunder"
@@ -31,14 +32,14 @@ def cond(pipe):
 
 
 class SamplerSpy:
-    """Records what every call of the real ``generator.sample`` got and returned."""
+    """Records what every sampler call of the windows got and returned."""
 
-    def __init__(self, generator):
-        self.real = generator.sample
+    def __init__(self):
+        self.real = windows_module.sample
         self.calls = []
 
-    def __call__(self, cond, noise, *args, init=None, noise_mask=None, **kwargs):
-        out = self.real(cond, noise, *args, init=init, noise_mask=noise_mask, **kwargs)
+    def __call__(self, generator, cond, noise, *args, init=None, noise_mask=None, **kwargs):
+        out = self.real(generator, cond, noise, *args, init=init, noise_mask=noise_mask, **kwargs)
         self.calls.append({"init": init, "mask": noise_mask, "out": out.clone()})
         return out
 
@@ -72,8 +73,8 @@ def test_bad_windows_name_the_parameter(pipe, cond, window, overlap, match):
 
 
 def test_each_window_keeps_the_previous_windows_overlap_exactly(pipe, cond, monkeypatch):
-    spy = SamplerSpy(pipe.generator)
-    monkeypatch.setattr(pipe.generator, "sample", spy)
+    spy = SamplerSpy()
+    monkeypatch.setattr(windows_module, "sample", spy)
     latent = pipe.sample(cond, seed=3, steps=3, duration_s=10.0, window_s=4.0, overlap_s=1.0)
     assert latent.latent.shape[-1] == 250 and latent.num_samples == [160000]
     windows = plan_windows(250, 100, 25)
@@ -207,8 +208,8 @@ def test_edits_of_a_long_clip_sample_only_the_windows_they_touch(pipe, cond, mon
 
     clip = pipe.sample(cond, seed=30, steps=2, duration_s=10.0, window_s=None)
     clip = regenerate_range(clip, 3.5, 4.5)  # frames 87-112: across the first seam (100)
-    spy = SamplerSpy(pipe.generator)
-    monkeypatch.setattr(pipe.generator, "sample", spy)
+    spy = SamplerSpy()
+    monkeypatch.setattr(windows_module, "sample", spy)
     seen = []
     result = pipe.sample(
         cond,
@@ -233,8 +234,8 @@ def test_edits_of_a_long_clip_sample_only_the_windows_they_touch(pipe, cond, mon
 
 def test_audio_to_audio_of_a_long_clip_runs_every_window_with_context(pipe, cond, monkeypatch):
     clip = pipe.sample(cond, seed=40, steps=2, duration_s=10.0, window_s=None)
-    spy = SamplerSpy(pipe.generator)
-    monkeypatch.setattr(pipe.generator, "sample", spy)
+    spy = SamplerSpy()
+    monkeypatch.setattr(windows_module, "sample", spy)
     result = pipe.sample(
         cond, seed=41, steps=2, init=clip, denoise=0.5, window_s=4.0, overlap_s=1.0
     )

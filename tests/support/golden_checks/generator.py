@@ -12,13 +12,16 @@ import re
 import torch
 from golden_io import GoldenCase, assert_scaled_close
 
-from audiogen_core.conditioning.alignment import expand_by_duration, local_latent_frames
-from audiogen_core.models.adapter import frames_mask
+from audiogen_core.conditioning.alignment import align, expand_by_duration
+from audiogen_core.conditioning.encoded import condition
+from audiogen_core.models.adapter import frames_mask, local_latent_frames
 from audiogen_core.models.derived_buffers import derived_buffer_keys, reset_derived_buffers
 from audiogen_core.models.generator import DashengAudioGenerator
 from audiogen_core.models.ops import PlainOps
+from audiogen_core.sampling.euler import euler_sample
+from audiogen_core.sampling.guidance import dit_inputs
+from audiogen_core.sampling.sampler import sample
 from audiogen_core.sampling.schedules import (
-    euler_sample,
     evaluated_steps,
     sigma_schedule,
     timesteps_from_sigmas,
@@ -120,7 +123,7 @@ def _check_each_evaluation(case: GoldenCase, model: DashengAudioGenerator, cond,
     """Replay every recorded DiT evaluation on the recorded latents (localises a drift)."""
     noise = case.inputs["noise"]
     guidance = args["guidance_scale"] > 1.0
-    constants = model.step_constants(cond, noise.shape[-1], guidance)
+    constants = model.prepare(dit_inputs(model, cond, noise.shape[-1], guidance), noise.shape[-1])
     sigmas = sigma_schedule(args["num_steps"], args["sway_sampling_coef"])
     timesteps = timesteps_from_sigmas(sigmas)
     latent = noise
@@ -137,7 +140,7 @@ def _check_each_evaluation(case: GoldenCase, model: DashengAudioGenerator, cond,
 def check_generate(case: GoldenCase, operations=PlainOps) -> None:
     model = load_generator(case, operations)
     t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
-    cond = model.condition(t5_hidden, t5_mask)
+    cond = condition(model, t5_hidden, t5_mask)
     _check_sampling(case, model, cond)
 
 
@@ -146,13 +149,13 @@ def check_generate_time_aligned(case: GoldenCase, operations=PlainOps) -> None:
     assert case.meta["non_tensor_args"]["time_aligned"], f"{case.name}: not a time-aligned case"
     model = load_generator(case, operations)
     t5_hidden, t5_mask = case.inputs["t5_hidden"], case.inputs["t5_mask"]
-    text_cond = model.condition(t5_hidden, t5_mask)
+    text_cond = condition(model, t5_hidden, t5_mask)
     local_frames = case.outputs["debug.local_latent_duration"]
     _exact(case, "debug.local_latent_duration", text_cond.local_frames)
     assert torch.equal(torch.signbit(text_cond.local_frames), torch.signbit(local_frames)), (
         f"{case.name}: signs of local_latent_duration differ"
     )
-    cond = model.align(text_cond)
+    cond = align(model, text_cond)
     _close(case, "debug.time_aligned_content_expanded", cond.time_aligned)
     _close(case, "debug.time_aligned_content", cond.time_aligned)
     _check_sampling(case, model, cond)
@@ -165,7 +168,7 @@ def check_generate_time_aligned(case: GoldenCase, operations=PlainOps) -> None:
 
 
 def _dit_inputs(model, cond, num_frames: int, guidance: bool) -> dict[str, torch.Tensor]:
-    """What step_constants hands the DiT, captured from its prepare() call."""
+    """What the sampler hands the DiT, captured from its prepare() call."""
     seen = {}
 
     def prepare(frames, time_aligned_context, context, x_mask, context_mask):
@@ -179,7 +182,7 @@ def _dit_inputs(model, cond, num_frames: int, guidance: bool) -> dict[str, torch
     original = model.backbone.prepare
     model.backbone.prepare = prepare
     try:
-        model.step_constants(cond, num_frames, guidance)
+        model.prepare(dit_inputs(model, cond, num_frames, guidance), num_frames)
     finally:
         model.backbone.prepare = original
     return seen
@@ -200,7 +203,8 @@ def _check_sampling(case: GoldenCase, model: DashengAudioGenerator, cond) -> Non
     _check_each_evaluation(case, model, cond, args)
 
     progress = []
-    latent = model.sample(
+    latent = sample(
+        model,
         cond,
         noise,
         steps=args["num_steps"],
