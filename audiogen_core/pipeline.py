@@ -19,24 +19,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .conditioning.alignment import align, aligned_timeline
+from .conditioning import time_modes
+from .conditioning.alignment import align
 from .conditioning.blending import (
     DEFAULT_TIME_MODE,
     check_time_mode,
-    refuse_shaped,
     with_blend_weights,
 )
 from .conditioning.encoded import (
     Conditioning,
-    ConditioningTensors,
     TextStates,
-    TimedPrompt,
-    concat_conditionings,
     condition,
 )
 from .conditioning.prompt import TOKEN_LIMIT, token_report, validate_prompt
 from .conditioning.timegrid import TimeGrid
-from .conditioning.timeline import Timeline, TimelineError, TimelineEvent, event_frames
+from .conditioning.timeline import Timeline, TimelineEvent
 from .media.resampling import check_sample_rate, resample
 from .models.audio_tokenizer.chunked import DECODE_CHUNK_FRAMES, decode_in_pieces, encode_items
 from .runtime.devices import resolve_device, resolve_dtype
@@ -96,44 +93,33 @@ class AudioGenPipeline:
         audio_tokenizer_dir: Path | str,
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "auto",
-        include_audio_encoder: bool = False,
+        include_encoder: bool = False,
+        *,
+        include_audio_encoder: bool | None = None,
     ) -> AudioGenPipeline:
         """Load the three official snapshot folders onto one device in one precision.
 
-        The folders are checked first (configs, weight files, that the generator's latent is
-        the one the audio tokenizer decodes, and that the text encoder is the one the generator
-        was trained with), so nothing is loaded for a bad combination.
+        The folders are checked first (``checkpoints.check_snapshot_set``), so nothing is
+        loaded for a bad combination. ``include_encoder`` also loads the audio tokenizer's
+        encoder (for editing; ``include_audio_encoder`` is its older spelling).
         """
         from .checkpoints import (
-            AUDIO_TOKENIZER,
-            GENERATOR,
-            check_folder_pairing,
-            check_rates_agree,
-            check_snapshot,
+            check_snapshot_set,
             load_audio_tokenizer,
             load_generator,
             load_text_encoder,
-            read_config,
-            text_encoder_kind,
         )
 
-        check_folder_pairing(generator_dir, text_encoder_dir)
-        check_snapshot(generator_dir, GENERATOR)
-        check_snapshot(text_encoder_dir, text_encoder_kind(Path(text_encoder_dir)))
-        check_snapshot(audio_tokenizer_dir, AUDIO_TOKENIZER)
-        check_rates_agree(
-            read_config(generator_dir, GENERATOR), read_config(audio_tokenizer_dir, AUDIO_TOKENIZER)
-        )
+        if include_audio_encoder is not None:
+            include_encoder = include_audio_encoder
+        check_snapshot_set(generator_dir, text_encoder_dir, audio_tokenizer_dir)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         return cls(
             generator=load_generator(generator_dir, torch_device, torch_dtype),
             text_encoder=load_text_encoder(text_encoder_dir, torch_device, torch_dtype),
             audio_tokenizer=load_audio_tokenizer(
-                audio_tokenizer_dir,
-                torch_device,
-                torch_dtype,
-                include_encoder=include_audio_encoder,
+                audio_tokenizer_dir, torch_device, torch_dtype, include_encoder=include_encoder
             ),
         )
 
@@ -246,35 +232,26 @@ class AudioGenPipeline:
         step wherever the prompt is heard.
         """
         _check_conditioning(cond)
-        if cond.tensors.time_aligned is not None:
-            raise ValueError(
-                "this conditioning is time-aligned (aligned mode); timed prompts blend into a "
-                "text-to-audio conditioning: use one time mode"
-            )
-        events = [events] if isinstance(events, TimelineEvent) else list(events)
-        if not all(isinstance(e, TimelineEvent) for e in events):
-            raise TypeError("events must be TimelineEvent objects (audiogen_core.timeline)")
-        added = []
-        for event in events:
-            encoded = self.encode_prompt(event.prompt)
-            added.append(TimedPrompt(event, encoded.tensors, encoded.token_counts[0]))
-        return dataclasses.replace(cond, timed=(*cond.timed, *added))
+        return time_modes.add_timed_prompts(cond, events, self.encode_prompt)
 
     @torch.inference_mode()
     def encode_timeline(
         self,
         timeline: Timeline,
         duration_s: float | None = None,
-        mode: str = DEFAULT_TIME_MODE,
+        time_mode: str = DEFAULT_TIME_MODE,
+        *,
+        mode: str | None = None,
     ) -> Conditioning:
-        """One clip whose events each hold over their own time range, in either time mode.
+        """One clip whose events each hold over their own time range, in either time mode
+        (``mode`` is the older spelling of ``time_mode``).
 
-        ``mode="blend"`` (default): the base prompt is encoded as usual and every event becomes
+        ``time_mode="blend"`` (default): the base prompt is encoded as usual and every event becomes
         a timed prompt (``add_timed_prompts``): at every step the velocity under each event's
         prompt is blended in over its range (with its fade and strength), the base prompt
         filling the rest. Needs a base prompt. One extra DiT evaluation per event per step.
 
-        ``mode="aligned"``: the model's time-aligned path. Each event's content is laid over
+        ``time_mode="aligned"``: the model's time-aligned path. Each event's content is laid over
         its range, its tokens sharing the range in proportion to their predicted durations;
         frames outside every event get what a non-aligned frame gets. The base prompt, if any,
         is heard over the whole clip (cross-attention). Events take no fade or strength.
@@ -283,30 +260,26 @@ class AudioGenPipeline:
         event lasting its predicted duration), else the base prompt's predicted duration (see
         ``timeline.event_frames``).
         """
-        self._require("generator", "encode_timeline")
+        generator = self._require("generator", "encode_timeline")
         if not isinstance(timeline, Timeline):
             raise TypeError(f"timeline must be a Timeline, got {type(timeline).__name__}")
-        mode = check_time_mode(mode)
-        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
-        if mode == "blend":
-            return self._encode_blend(timeline, duration_s)
-        refuse_shaped(timeline.events)
-        prompts = [e.prompt for e in timeline.events]
-        events = self.encode_prompt(prompts) if prompts else None
-        base = None if timeline.base is None else self.encode_prompt(timeline.base)
-        return self._lay_out(
-            timeline,
-            None if events is None else events.tensors,
-            [] if events is None else events.token_counts,
-            base,
-            duration_s,
+        time_mode = check_time_mode(time_mode if mode is None else mode)
+        clip_frames = _clip_frames(generator, duration_s)
+        return time_modes.encode_timeline(
+            generator, timeline, time_mode, clip_frames, SETTINGS.max_duration_s, self.encode_prompt
         )
 
     @torch.inference_mode()
     def apply_time_mode(
-        self, cond: Conditioning, mode: str = DEFAULT_TIME_MODE, duration_s: float | None = None
+        self,
+        cond: Conditioning,
+        time_mode: str = DEFAULT_TIME_MODE,
+        duration_s: float | None = None,
+        *,
+        mode: str | None = None,
     ) -> Conditioning:
-        """``cond`` as the sampler uses it in time ``mode`` (a sampler's mode option).
+        """``cond`` as the sampler uses it in ``time_mode`` (the Sampler's option; ``mode`` is
+        its older spelling).
 
         ``"blend"``: unchanged; its timed prompts (``add_timed_prompts``) are blended in when
         sampling. ``"aligned"``: its timed prompts are laid over their ranges on the model's
@@ -317,69 +290,26 @@ class AudioGenPipeline:
         """
         generator = self._require("generator", "apply_time_mode")
         _check_conditioning(cond)
-        mode = check_time_mode(mode)
-        if mode == "blend" or cond.tensors.time_aligned is not None:
+        time_mode = check_time_mode(time_mode if mode is None else mode)
+        if time_mode == "blend" or cond.tensors.time_aligned is not None:
             return cond
         if not cond.timed:
             return self.align(cond, duration_s)
-        if cond.batch_size != 1:
-            raise ValueError(
-                f"the aligned time mode lays timed prompts over one base prompt, but this "
-                f"conditioning holds {cond.batch_size}: encode one prompt, or use the blend mode"
-            )
-        duration_s = SETTINGS.check_duration(duration_s, "duration_s")
-        events = tuple(t.event for t in cond.timed)
-        refuse_shaped(events)
-        rows = concat_conditionings([t.tensors.to(generator.device) for t in cond.timed])
-        base = dataclasses.replace(cond, timed=())
-        timeline = Timeline(events, cond.prompts[0])
-        counts = [t.token_count for t in cond.timed]
-        return self._lay_out(timeline, rows, counts, base, duration_s)
-
-    def _lay_out(
-        self,
-        timeline: Timeline,
-        events: ConditioningTensors | None,
-        event_token_counts: list[int],
-        base: Conditioning | None,
-        duration_s: float | None,
-    ) -> Conditioning:
-        """The aligned timeline of ``events`` (one row per event of ``timeline``) over ``base``."""
-        generator = self._require("generator", "encode_timeline")
-        own = [] if events is None else events.local_frames.sum(dim=1).long().tolist()
-        base_frames = None if base is None else base.predicted_frames[0]
-        frame_rate = int(generator.frame_rate)
-        clip_frames, spans = _timeline_frames(timeline, frame_rate, own, base_frames, duration_s)
-        return aligned_timeline(
-            generator, timeline, events, event_token_counts, base, clip_frames, spans
+        clip_frames = _clip_frames(generator, duration_s)
+        return time_modes.lay_out_timed_prompts(
+            generator, cond, clip_frames, SETTINGS.max_duration_s
         )
-
-    def _encode_blend(self, timeline: Timeline, duration_s: float | None) -> Conditioning:
-        generator = self._require("generator", "encode_timeline")
-        if timeline.base is None:
-            raise TimelineError(
-                "the blend time mode needs a base prompt, heard wherever no event is: add a "
-                "line without times (or a caption), or use the aligned time mode"
-            )
-        cond = self.add_timed_prompts(self.encode_prompt(timeline.base), timeline.events)
-        own = [t.tensors.latent_lengths[0].item() for t in cond.timed]
-        frame_rate = int(generator.frame_rate)
-        clip_frames, _ = _timeline_frames(
-            timeline, frame_rate, own, cond.predicted_frames[0], duration_s
-        )
-        tensors = dataclasses.replace(cond.tensors, latent_lengths=torch.tensor([clip_frames]))
-        return dataclasses.replace(cond, tensors=tensors)
 
     @torch.inference_mode()
     def sample(
         self,
         cond: Conditioning,
-        seed: int | Sequence[int] | None = 0,
+        seed: int | Sequence[int] | None = SETTINGS.seed,
         steps: int = SETTINGS.steps,
         guidance: float = SETTINGS.guidance,
         sway: float = SETTINGS.sway,
         duration_s: float | None = None,
-        variations: int = 1,
+        variations: int = SETTINGS.variations,
         callback: StepCallback | None = None,
         *,
         init: AudioLatent | None = None,
@@ -461,12 +391,7 @@ class AudioGenPipeline:
         single pass, with no seams.
         """
         tokenizer = self._require("audio_tokenizer", "decode")
-        if (latent.sample_rate, latent.frame_rate) != (tokenizer.sample_rate, tokenizer.frame_rate):
-            raise ValueError(
-                f"this latent is {latent.frame_rate} frames/s for {latent.sample_rate} Hz audio, "
-                f"but the audio tokenizer decodes {tokenizer.frame_rate} frames/s to "
-                f"{tokenizer.sample_rate} Hz: use the tokenizer that belongs to the generator"
-            )
+        _check_latent_rates(latent, tokenizer)
         _check_finite(latent.latent, "sampling", "the generator")
         return decode_in_pieces(
             tokenizer,
@@ -485,17 +410,8 @@ class AudioGenPipeline:
         """
 
         tokenizer = self._require("audio_tokenizer", "encode_audio")
-        batch = _as_batch(waveform)
-        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         target_rate = int(tokenizer.sample_rate)
-        clips = []
-        for item in batch:
-            mono = item.mean(dim=0)
-            if sample_rate != target_rate:
-                mono = torch.as_tensor(
-                    resample(mono[None].numpy(), sample_rate, target_rate)[0], dtype=torch.float32
-                )
-            clips.append(mono)
+        clips = _mono_clips(_as_batch(waveform), sample_rate, target_rate)
         latent = encode_items(tokenizer, clips)
         frames, frame_rate = latent.shape[-1], int(tokenizer.frame_rate)
         return AudioLatent(
@@ -509,12 +425,12 @@ class AudioGenPipeline:
     def generate(
         self,
         prompts: str | Sequence[str] | Timeline,
-        seed: int | None = 0,
+        seed: int | None = SETTINGS.seed,
         steps: int = SETTINGS.steps,
         guidance: float = SETTINGS.guidance,
         sway: float = SETTINGS.sway,
         duration_s: float | None = None,
-        variations: int = 1,
+        variations: int = SETTINGS.variations,
         callback: StepCallback | None = None,
         *,
         init: AudioLatent | None = None,
@@ -530,7 +446,7 @@ class AudioGenPipeline:
         """
         time_mode = check_time_mode(time_mode, "time_mode")
         if isinstance(prompts, Timeline):
-            cond = self.encode_timeline(prompts, duration_s, mode=time_mode)
+            cond = self.encode_timeline(prompts, duration_s, time_mode)
         else:
             cond = self.encode_prompt(prompts)
             if time_mode == "aligned":
@@ -582,22 +498,35 @@ def _checked_sample_args(steps, guidance, sway, variations, duration_s, denoise,
     return steps, guidance, sway, variations, duration_s, denoise, seed
 
 
-def _timeline_frames(
-    timeline: Timeline,
-    frame_rate: int,
-    own: list[int],
-    base_frames: int | None,
-    duration_s: float | None,
-) -> tuple[int, list[tuple[int, int]]]:
-    """The clip's frames and each event's span (``timeline.event_frames``), within the limit."""
-    clip_frames = None if duration_s is None else frames_for_duration(duration_s, frame_rate)
-    clip_frames, spans = event_frames(timeline, frame_rate, own, base_frames, clip_frames)
-    if clip_frames / frame_rate > SETTINGS.max_duration_s:
-        raise TimelineError(
-            f"the timeline lasts {clip_frames / frame_rate:g} s, longer than the "
-            f"{SETTINGS.max_duration_s:g} s limit: shorten it or give a duration"
+def _clip_frames(generator, duration_s: float | None) -> int | None:
+    """A user duration checked against the settings, in the generator's frames."""
+    duration_s = SETTINGS.check_duration(duration_s, "duration_s")
+    if duration_s is None:
+        return None
+    return frames_for_duration(duration_s, int(generator.frame_rate))
+
+
+def _check_latent_rates(latent: AudioLatent, tokenizer) -> None:
+    if (latent.sample_rate, latent.frame_rate) != (tokenizer.sample_rate, tokenizer.frame_rate):
+        raise ValueError(
+            f"this latent is {latent.frame_rate} frames/s for {latent.sample_rate} Hz audio, "
+            f"but the audio tokenizer decodes {tokenizer.frame_rate} frames/s to "
+            f"{tokenizer.sample_rate} Hz: use the tokenizer that belongs to the generator"
         )
-    return clip_frames, spans
+
+
+def _mono_clips(batch: torch.Tensor, sample_rate: int, target_rate: int) -> list[torch.Tensor]:
+    """Each item of a (B, C, N) batch as a mono clip at ``target_rate``."""
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
+    clips = []
+    for item in batch:
+        mono = item.mean(dim=0)
+        if sample_rate != target_rate:
+            mono = torch.as_tensor(
+                resample(mono[None].numpy(), sample_rate, target_rate)[0], dtype=torch.float32
+            )
+        clips.append(mono)
+    return clips
 
 
 def _check_conditioning(cond: object) -> None:

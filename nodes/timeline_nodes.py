@@ -199,7 +199,7 @@ class AudioGenTimelineFromText(io.ComfyNode):
             parsed = parse_timeline(timeline)
             prompts = [e.prompt for e in parsed.events] + [parsed.base] * (parsed.base is not None)
             pipe = _encoding_pipe(text_encoder, model, prompts)
-            cond = pipe.encode_timeline(parsed, duration_s or None, mode=mode)
+            cond = pipe.encode_timeline(parsed, duration_s or None, time_mode=mode)
         seconds = float(cond.predicted_duration_s[0])
         events = len(parsed.events)
         info = f"{events} event{'' if events == 1 else 's'}, {seconds:.2f} s, {mode} mode"

@@ -19,7 +19,7 @@ PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 @pytest.fixture(scope="module")
 def pipe(tiny_model_dir):
     return AudioGenPipeline.from_model_dir(
-        tiny_model_dir, device="cpu", dtype="fp32", include_audio_encoder=True
+        tiny_model_dir, device="cpu", dtype="fp32", include_encoder=True
     )
 
 

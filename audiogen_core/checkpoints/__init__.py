@@ -26,7 +26,12 @@ from .loaders import (
     load_safetensors_into,
     load_text_encoder,
 )
-from .preflight import check_folder_pairing, check_model_pairing, check_snapshot
+from .preflight import (
+    check_folder_pairing,
+    check_model_pairing,
+    check_snapshot,
+    check_snapshot_set,
+)
 from .snapshots import (
     AUDIO_TOKENIZER,
     DEFAULT_MODEL_DIR_ENV,
@@ -61,6 +66,7 @@ __all__ = [
     "check_model_pairing",
     "check_rates_agree",
     "check_snapshot",
+    "check_snapshot_set",
     "download_command",
     "download_snapshots",
     "expected_layout_message",

@@ -10,9 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..models.generator import T5_FAMILY, generator_text_encoder_family
-from .config import read_config
+from .config import check_rates_agree, read_config
 from .errors import WeightsError
-from .snapshots import GENERATOR, SnapshotKind, family_kinds, text_encoder_family, text_encoder_kind
+from .snapshots import (
+    AUDIO_TOKENIZER,
+    GENERATOR,
+    SnapshotKind,
+    family_kinds,
+    text_encoder_family,
+    text_encoder_kind,
+)
 from .weight_files import safetensors_files
 
 
@@ -65,3 +72,18 @@ def check_model_pairing(generator, text_encoder) -> None:
     )
     if error:
         raise error
+
+
+def check_snapshot_set(
+    generator_dir: Path | str, text_encoder_dir: Path | str, audio_tokenizer_dir: Path | str
+) -> None:
+    """The three folders of one pipeline, checked before anything loads: each snapshot's files,
+    the text encoder the generator was trained with, and that the generator's latent is the one
+    the audio tokenizer decodes."""
+    check_folder_pairing(generator_dir, text_encoder_dir)
+    check_snapshot(generator_dir, GENERATOR)
+    check_snapshot(text_encoder_dir, text_encoder_kind(Path(text_encoder_dir)))
+    check_snapshot(audio_tokenizer_dir, AUDIO_TOKENIZER)
+    check_rates_agree(
+        read_config(generator_dir, GENERATOR), read_config(audio_tokenizer_dir, AUDIO_TOKENIZER)
+    )

@@ -193,7 +193,7 @@ def _sample(args: argparse.Namespace, request: _Request, device, dtype):
         if args.time_mode == "aligned":
             cond = pipe.align(cond, args.duration)
     else:
-        cond = pipe.encode_timeline(timeline, args.duration, mode=args.time_mode)
+        cond = pipe.encode_timeline(timeline, args.duration, time_mode=args.time_mode)
         pipe.text_encoder = None
         gc.collect()
     latent = pipe.sample(

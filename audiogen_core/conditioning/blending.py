@@ -37,7 +37,7 @@ TIME_MODES = ("blend", "aligned")
 DEFAULT_TIME_MODE = "blend"
 
 
-def check_time_mode(mode: object, name: str = "mode") -> str:
+def check_time_mode(mode: object, name: str = "time_mode") -> str:
     if mode not in TIME_MODES:
         raise ValueError(f"{name} must be one of {', '.join(TIME_MODES)}, got {mode!r}")
     return str(mode)
