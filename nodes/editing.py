@@ -27,8 +27,7 @@ def _seconds(name: str, default: float, tooltip: str) -> io.Float.Input:
 def _latent_input() -> io.Input:
     return common.Latent.Input(
         "latent",
-        tooltip="From AudioGen Encode Audio (your clip), the Sampler, Regenerate Range or "
-        "Extend.",
+        tooltip="From AudioGen Encode Audio (your clip), the Sampler, Regenerate Range or Extend.",
     )
 
 
@@ -62,8 +61,7 @@ class AudioGenRegenerateRange(io.ComfyNode):
                 _seconds(
                     "end_s",
                     4.0,
-                    "Where the range ends, in seconds; must be after start_s and inside the "
-                    "clip.",
+                    "Where the range ends, in seconds; must be after start_s and inside the clip.",
                 ),
                 _seconds(
                     "fade_s",

@@ -27,6 +27,7 @@ from workflow_graph import check_workflow, execute, registry_of, to_prompt
 
 from audiogen_core.prompt import language_rule_warning
 from nodes import NODES
+from nodes.display import TAKES
 
 NODE_CLASS_MAPPINGS = registry_of(NODES)
 ROOT = Path(__file__).resolve().parents[2]
@@ -321,7 +322,7 @@ def test_stems_are_generated_per_view_and_mixed(comfy_run):
     info = sf.info(saved)
     assert (info.samplerate, info.frames, info.channels) == (48000, 8 * 48000, 2)
     mixer_id = str(nodes_of(workflow, "AudioGenMixer")[0]["id"])
-    (preview,) = run.ui[mixer_id]["audio"]
+    (preview,) = run.ui[mixer_id][TAKES]
     assert (Path(folder_paths.get_temp_directory()) / preview["filename"]).is_file()
     (shown,) = run.ui[mixer_id]["images"]
     assert (Path(folder_paths.get_temp_directory()) / shown["filename"]).is_file()
@@ -439,9 +440,7 @@ def test_extend_a_clip_adds_five_seconds_exactly(comfy_run):
 
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
-def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_picture(
-    comfy_run, comfy
-):
+def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_picture(comfy_run, comfy):
     run_workflow, folder_paths = comfy_run
     _, standin = comfy
     # 61 frames at 2 fps = 30.5 s: longer than one 20 s window, not a whole number of frames.
