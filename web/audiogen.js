@@ -56,7 +56,8 @@ function addTakePlayer(node) {
   box.style.cssText = "display: flex; flex-direction: column; gap: 4px;";
   const select = document.createElement("select");
   select.title = "The take to play: its seed and length";
-  select.style.cssText = "width: 100%; font-size: 12px;";
+  select.style.cssText =
+    "width: 100%; font-size: 12px; background: var(--comfy-input-bg); color: var(--input-text);";
   select.append(new Option("Takes are playable after the node runs.", ""));
   select.disabled = true;
   const audio = document.createElement("audio");
