@@ -390,11 +390,11 @@ def _items(connected: dict[str, MixLayer]) -> list[list[mixing.Layer]]:
 
 
 def _seeds(connected: dict[str, MixLayer], batch: int) -> list[int] | None:
-    """The seeds of the first layer holding one per take (set by AudioGen Decode), if any."""
-    for layer in connected.values():
-        seeds = layer.audio.get("seeds")
-        if seeds and len(seeds) == batch:
-            return list(seeds)
+    """The takes' seeds when exactly one layer holds one per take (AudioGen Decode sets them):
+    the variations the mix is made of. With several seeded layers no one seed names a take."""
+    seeded = [layer.audio["seeds"] for layer in connected.values() if layer.audio.get("seeds")]
+    if len(seeded) == 1 and len(seeded[0]) == batch:
+        return list(seeded[0])
     return None
 
 

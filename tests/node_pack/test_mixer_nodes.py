@@ -123,6 +123,10 @@ def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(comfy):
         assert np.allclose(data.T, audio["waveform"][item].numpy(), atol=1e-4)
     shown = ui_of(out)["text"][0].splitlines()
     assert len(shown) == 3 and shown[1].startswith("take 2: ")
+    # Stems made from different seeds: no one seed names the mix.
+    other = {**tone(1.0, freq=220.0), "seeds": [7]}
+    out = mix(layer_1={**tone(1.0), "seeds": [3]}, layer_2=other, target_lufs=0.0)
+    assert [t["label"] for t in ui_of(out)[TAKES]] == ["take 1 of 1: 1.00 s"]
     assert audio["waveform"].shape == (3, 2, 48000)
     assert picture.shape == (3, 720, 1280, 3)
     assert not torch.equal(picture[0], picture[1])  # each item's own layers and mix
