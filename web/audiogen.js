@@ -9,7 +9,8 @@
 //    (ui.audiogen_takes, see nodes/display.py); the node plays the take picked in its selector.
 // 3. Cached runs: ComfyUI re-sends ui results only for output nodes. When a prompt ends, the
 //    page reads its /history entry, which holds every node's ui, and shows it. After a page
-//    reload the newest history entry of the same workflow is shown the same way.
+//    reload the newest history entry of the same workflow is shown the same way (only for the
+//    graph the page reopens: a workflow opened later starts empty, like ComfyUI's own previews).
 // The widgets are added after the node's own widgets and never serialized, so saved widget
 // values keep their positions. Only API that both ComfyUI 0.3.64's frontend (1.27) and newer
 // ones (1.58) offer without deprecation warnings is used.
@@ -31,6 +32,7 @@ const INFO_NODES = new Set([
 const PLAYER_NODES = new Set(["AudioGenDecode", "AudioGenMixer"]);
 const TAKES = "audiogen_takes"; // the ui key of nodes/display.py
 const HISTORY_DEPTH = 32; // prompts searched for a reloaded workflow's last results
+let reopened = false; // whether the page's first graph was configured
 
 function addWidget(node, name, element, height) {
   const options = { getValue: () => undefined, setValue: () => {}, serialize: false };
@@ -117,7 +119,7 @@ async function showPrompt(promptId) {
   for (const [id, output] of Object.entries(entry?.outputs ?? {})) show(nodeById(id), output);
 }
 
-// After a reload or a tab switch: the newest results of this workflow the server still has.
+// After a page reload: the newest results of this workflow that the server still has.
 async function showLatest() {
   const graph = app.graph;
   if (!graph?.id) return;
@@ -130,8 +132,8 @@ async function showLatest() {
     if (extra?.extra_pnginfo?.workflow?.id !== graph.id || app.graph !== graph) continue;
     for (const node of ours) {
       const output = entry.outputs?.[String(node.id)];
-      if (shown.has(node) || !output || prompt?.[node.id]?.class_type !== node.comfyClass)
-        continue;
+      const ran = prompt?.[node.id];
+      if (shown.has(node) || !output || ran?.class_type !== node.comfyClass) continue;
       show(node, output);
       shown.add(node);
     }
@@ -169,7 +171,10 @@ app.registerExtension({
     if (INFO_NODES.has(node.comfyClass)) addInfoBox(node);
   },
 
+  // The first graph a page shows is the one it had before the reload.
   afterConfigureGraph() {
+    if (reopened) return;
+    reopened = true;
     showLatest();
   },
 
