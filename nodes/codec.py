@@ -1,4 +1,9 @@
-"""Semantic-acoustic decoder and encoder: AUDIOGEN_LATENT <-> ComfyUI AUDIO."""
+"""Semantic-acoustic decoder and encoder: AUDIOGEN_LATENT <-> ComfyUI AUDIO.
+
+Decode plays its takes in the node (``display.takes``) and adds the takes' ``seeds`` to the
+AUDIO dict beside ``waveform`` and ``sample_rate``, so the Mixer can name them too; nodes that
+know only the two usual keys ignore it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from comfy_api.latest import io
 from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling.latent import AudioLatent
 
-from . import common
+from . import common, display
 from .managed import ManagedModel, decoding_memory, ready
 
 ALIASES = ("audiogen", "vae decode audio", "vocoder", "latent to audio")
@@ -47,7 +52,11 @@ class AudioGenDecode(io.ComfyNode):
             ready(audio_tokenizer.patcher, memory_required=decoding_memory(audio_tokenizer, latent))
             pipe = AudioGenPipeline(audio_tokenizer=audio_tokenizer.component)
             waveform = pipe.decode(latent)
-        return io.NodeOutput({"waveform": waveform, "sample_rate": pipe.sample_rate})
+        audio = {"waveform": waveform, "sample_rate": pipe.sample_rate}
+        if latent.seeds:
+            audio["seeds"] = list(latent.seeds)
+        shown = display.takes(audio, cls, latent.seeds, list(latent.durations_s))
+        return io.NodeOutput(audio, ui=shown)
 
 
 class AudioGenEncode(io.ComfyNode):

@@ -25,7 +25,7 @@ from comfy_api.latest import io, ui
 from audiogen_core.media import mixing, view
 from audiogen_core.sampling.settings import SETTINGS
 
-from . import common
+from . import common, display
 from .view import image_batch
 
 Layer = io.Custom("AUDIOGEN_LAYER")
@@ -325,13 +325,15 @@ class AudioGenMixer(io.ComfyNode):
             "waveform": _stack([r.waveform for r in results]),
             "sample_rate": results[0].sample_rate,
         }
-        report = mixing.format_report(results[0].report)
+        reports = [mixing.format_report(r.report) for r in results]
+        report = reports[0] if len(results) == 1 else f"{reports[0]} (item 1 of {len(results)})"
+        seconds = [r.report["duration_s"] for r in results]
+        # The take player, each take's report under it and the pictures (web/audiogen.js).
         if len(results) > 1:
-            report += f" (item 1 of {len(results)})"
-        # The player (ComfyUI's own, see web/audiogen.js), the report under it and the picture.
+            reports = [f"take {i + 1}: {line}" for i, line in enumerate(reports)]
         shown = (
-            ui.PreviewAudio(audio, cls=cls).as_dict()
-            | ui.PreviewText(report).as_dict()
+            display.takes(audio, cls, _seeds(connected, len(results)), seconds)
+            | ui.PreviewText("\n".join(reports)).as_dict()
             | ui.PreviewImage(picture, cls=cls).as_dict()
         )
         return io.NodeOutput(audio, report, picture, ui=shown)
@@ -385,6 +387,15 @@ def _items(connected: dict[str, MixLayer]) -> list[list[mixing.Layer]]:
         ]
         for item in range(batch)
     ]
+
+
+def _seeds(connected: dict[str, MixLayer], batch: int) -> list[int] | None:
+    """The takes' seeds when exactly one layer holds one per take (AudioGen Decode sets them):
+    the variations the mix is made of. With several seeded layers no one seed names a take."""
+    seeded = [layer.audio["seeds"] for layer in connected.values() if layer.audio.get("seeds")]
+    if len(seeded) == 1 and len(seeded[0]) == batch:
+        return list(seeded[0])
+    return None
 
 
 def _stack(waveforms: list[torch.Tensor]) -> torch.Tensor:

@@ -15,7 +15,7 @@ from audiogen_core.media.scene_cuts import scene_cuts
 from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling.settings import SETTINGS
 
-from . import common
+from . import common, display
 from .managed import ManagedModel, prompt_encoding_memory, ready
 from .video import source_inputs, video_source
 
@@ -118,9 +118,8 @@ class AudioGenTimedPrompt(io.ComfyNode):
             event = TimelineEvent(start_s, end_s or None, prompt, fade_s=fade_s, strength=strength)
             pipe = _encoding_pipe(text_encoder, model, [event.prompt])
             cond = pipe.add_timed_prompts(conditioning, event)
-        events = len(cond.timed)
-        info = f"{event.range_text} s: {events} timed prompt{'s' if events > 1 else ''}"
-        return io.NodeOutput(cond, ui=ui.PreviewText(info))
+        info = display.timed_prompt_lines([t.event for t in cond.timed])
+        return io.NodeOutput(cond, ui=ui.PreviewText("\n".join(info)))
 
 
 class AudioGenTimelineFromText(io.ComfyNode):
@@ -201,9 +200,9 @@ class AudioGenTimelineFromText(io.ComfyNode):
             pipe = _encoding_pipe(text_encoder, model, prompts)
             cond = pipe.encode_timeline(parsed, duration_s or None, time_mode=mode)
         seconds = float(cond.predicted_duration_s[0])
-        events = len(parsed.events)
-        info = f"{events} event{'' if events == 1 else 's'}, {seconds:.2f} s, {mode} mode"
-        return io.NodeOutput(cond, seconds, ui=ui.PreviewText(info))
+        info = display.timeline_lines(list(parsed.events), parsed.base, seconds, mode)
+        info += display.caption_line_warnings(timeline)
+        return io.NodeOutput(cond, seconds, ui=ui.PreviewText("\n".join(info)))
 
 
 class AudioGenCutsFromVideo(io.ComfyNode):
@@ -281,11 +280,13 @@ class AudioGenCutsFromVideo(io.ComfyNode):
         edges = ["0", *times]
         shots = [f"{a}-{b}" for a, b in zip(edges, times, strict=False)] + [f"{edges[-1]}-"]
         first = cuts[0] if cuts else 0.0
-        info = f"{len(cuts)} cut{'' if len(cuts) == 1 else 's'}" + (
-            f" at {', '.join(times)} s" if cuts else ""
-        )
+        info = display.cuts_lines(times, shots, len(frames), float(rate))
         return io.NodeOutput(
-            "\n".join(times), "\n".join(shots), float(first), len(cuts), ui=ui.PreviewText(info)
+            "\n".join(times),
+            "\n".join(shots),
+            float(first),
+            len(cuts),
+            ui=ui.PreviewText("\n".join(info)),
         )
 
 

@@ -46,24 +46,20 @@ function estimateTokens(views) {
   return 1 + tags + Math.ceil(0.28 * letters + 1.5 * marks + others);
 }
 
-function linkOf(graph, id) {
-  if (id == null) return null;
-  return graph.getLink?.(id) ?? graph.links?.get?.(id) ?? graph.links?.[id] ?? null;
-}
-
 // The folder name on the text encoder loader that encodes this composer's prompt, else on any
 // text encoder loader in the graph, else null (the route then uses the first folder found).
+// Links are followed with getOutputNodes / getInputNode, which every frontend offers (newer
+// ones deprecate reading output.links and input.link).
 function textEncoderName(node) {
   const graph = node.graph ?? app.graph;
   const loaderValue = (loader) =>
     loader?.widgets?.find((w) => w.name === "text_encoder")?.value ?? null;
-  for (const linkId of node.outputs?.[0]?.links ?? []) {
-    const encode = graph.getNodeById(linkOf(graph, linkId)?.target_id);
-    const input = encode?.inputs?.find((i) => i.name === "text_encoder");
-    const loader = graph.getNodeById(linkOf(graph, input?.link)?.origin_id);
+  for (const encode of node.getOutputNodes(0) ?? []) {
+    const slot = encode.findInputSlot("text_encoder");
+    const loader = slot >= 0 ? encode.getInputNode(slot) : null;
     if (loader?.comfyClass === LOADER) return loaderValue(loader);
   }
-  const anyLoader = (graph._nodes ?? graph.nodes ?? []).find((n) => n.comfyClass === LOADER);
+  const anyLoader = (graph._nodes ?? []).find((n) => n.comfyClass === LOADER);
   return loaderValue(anyLoader);
 }
 
@@ -140,8 +136,8 @@ function addCountWidget(node) {
   for (const view of VIEWS) {
     const textWidget = node.widgets?.find((w) => w.name === view);
     if (!textWidget) continue;
-    const element = textWidget.inputEl ?? textWidget.element;
-    element?.addEventListener?.("input", () => scheduleUpdate(node));
+    // The text box (widget.element; newer frontends deprecate its old name inputEl).
+    textWidget.element?.addEventListener?.("input", () => scheduleUpdate(node));
     // Newer frontends may render the box themselves: their changes arrive via the callback.
     const callback = textWidget.callback;
     textWidget.callback = function () {
@@ -179,7 +175,7 @@ app.registerExtension({
       if (widget) {
         widget.callback = function () {
           const graph = node.graph ?? app.graph;
-          for (const other of graph._nodes ?? graph.nodes ?? []) {
+          for (const other of graph._nodes ?? []) {
             if (other.comfyClass === COMPOSER) scheduleUpdate(other);
           }
           return callback?.apply(this, arguments);

@@ -33,6 +33,13 @@ from nodes import comfy_compat, model_paths  # noqa: E402
 from nodes.managed import ManagedModel  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def preview_folder(monkeypatch, tmp_path):
+    """ComfyUI's ui helpers always have its folders: a node's previews (Decode's takes, the
+    Mixer's mix) land in the test's folder whichever fixtures the test uses."""
+    monkeypatch.setattr(comfy_ui, "folder_paths", StandInFolderPaths(tmp_path / "ComfyUI"))
+
+
 @pytest.fixture
 def standalone(monkeypatch, tmp_path, tiny_model_dir):
     for name in ("folder_paths", "model_management", "model_patcher", "comfy_utils"):

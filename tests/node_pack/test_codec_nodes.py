@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
-from workflow_graph import run_node
+from workflow_graph import run_node, ui_of
 
 from audiogen_core.checkpoints import load_audio_tokenizer
 from audiogen_core.sampling.latent import AudioLatent
 from nodes.codec import AudioGenDecode, AudioGenEncode
+from nodes.display import TAKES
 from nodes.managed import ManagedModel
 
 
@@ -30,6 +34,31 @@ def test_any_audio_encodes_as_16k_mono_and_decodes_back(tiny_models, sample_rate
     (audio,) = run_node(AudioGenDecode, tokenizer, latent)
     assert audio["sample_rate"] == 16000
     assert audio["waveform"].shape == (2, 1, latent.latent.shape[-1] * 640)
+
+
+def test_decode_plays_each_take_in_the_node_with_its_seed(tiny_models, comfy):
+    folder_paths, _ = comfy
+    tokenizer = tiny_models["audio_tokenizer"]
+    (latent,) = run_node(AudioGenEncode, tokenizer, tone(1.0, 16000, 1, batch=3))
+    latent.seeds = [7, 8, 9]  # as the Sampler sets them for three variations
+    out = run_node(AudioGenDecode, tokenizer, latent)
+    (audio,) = out.result
+    assert audio["seeds"] == [7, 8, 9]  # passed on for the Mixer's take labels
+    takes = ui_of(out)[TAKES]
+    seconds = latent.durations_s[0]
+    assert [t["label"] for t in takes] == [
+        f"take {i + 1} of 3: seed {7 + i}, {seconds:.2f} s" for i in range(3)
+    ]
+    for item, take in enumerate(takes):
+        path = Path(folder_paths.get_temp_directory()) / take["subfolder"] / take["filename"]
+        data, rate = sf.read(path)
+        assert take["type"] == "temp" and rate == 16000
+        assert np.allclose(data, audio["waveform"][item, 0].numpy(), atol=1e-4)
+    # Encoded audio has no seeds: its takes are named without one.
+    (unseeded,) = run_node(AudioGenEncode, tokenizer, tone(1.0, 16000, 1))
+    out = run_node(AudioGenDecode, tokenizer, unseeded)
+    assert "seeds" not in out.result[0]
+    assert [t["label"] for t in ui_of(out)[TAKES]] == [f"take 1 of 1: {seconds:.2f} s"]
 
 
 def test_encoding_needs_the_tokenizer_encoder(tiny_model_dir):

@@ -14,6 +14,7 @@ from PIL import Image
 from workflow_graph import run_node, ui_of
 
 from audiogen_core.media import view
+from nodes.display import TAKES
 from nodes.mixer import AudioGenMixer, AudioGenMixLayer
 
 MASTER = {
@@ -72,8 +73,9 @@ def test_audio_and_layers_mix_to_the_chosen_format_with_a_preview_and_report(com
     )
     assert ui_of(out)["text"] == (report,)
 
-    (entry,) = ui_of(out)["audio"]
+    (entry,) = ui_of(out)[TAKES]  # one take, played in the node
     assert entry["type"] == "temp" and entry["subfolder"] == ""
+    assert entry["label"] == "take 1 of 1: 1.50 s"
     assert re.fullmatch(r"ComfyUI_temp_[a-z]{5}_00001_\.flac", entry["filename"])
     data, rate = sf.read(Path(folder_paths.get_temp_directory()) / entry["filename"])
     assert rate == 48000 and data.shape == (72000, 2)
@@ -100,15 +102,31 @@ def test_fixed_length_mono_16k_without_normalisation(standalone):
     peak = audio["waveform"][0, 0, :16000].abs().max().item()
     assert peak == pytest.approx(0.2, abs=0.01)  # untouched level: 0 = no normalisation
     assert torch.count_nonzero(audio["waveform"][0, 0, 16500:]) == 0
-    assert Path(ui_of(out)["audio"][0]["filename"]).suffix == ".flac"
+    assert Path(ui_of(out)[TAKES][0]["filename"]).suffix == ".flac"
 
 
-def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(standalone):
+def test_a_batch_is_mixed_item_by_item_and_single_clips_are_shared(comfy):
+    folder_paths, _ = comfy
     voices = tone(1.0, batch=3)
     voices["waveform"] = voices["waveform"] * torch.tensor([1.0, 0.5, 0.25])[:, None, None]
-    audio, report, picture = mix(
-        layer_1=voices, layer_2=tone(1.0, freq=220.0), target_lufs=0.0
-    ).result
+    voices["seeds"] = [42, 43, 44]  # as AudioGen Decode gives a batch of variations
+    out = mix(layer_1=layer(voices), layer_2=tone(1.0, freq=220.0), target_lufs=0.0)
+    audio, report, picture = out.result
+    # Every take can be played in the node, named with the seed it was made from.
+    takes = ui_of(out)[TAKES]
+    assert [t["label"] for t in takes] == [
+        f"take {i + 1} of 3: seed {42 + i}, 1.00 s" for i in range(3)
+    ]
+    temp = Path(folder_paths.get_temp_directory())
+    played = [sf.read(temp / t["subfolder"] / t["filename"])[0] for t in takes]
+    for item, data in enumerate(played):
+        assert np.allclose(data.T, audio["waveform"][item].numpy(), atol=1e-4)
+    shown = ui_of(out)["text"][0].splitlines()
+    assert len(shown) == 3 and shown[1].startswith("take 2: ")
+    # Stems made from different seeds: no one seed names the mix.
+    other = {**tone(1.0, freq=220.0), "seeds": [7]}
+    out = mix(layer_1={**tone(1.0), "seeds": [3]}, layer_2=other, target_lufs=0.0)
+    assert [t["label"] for t in ui_of(out)[TAKES]] == ["take 1 of 1: 1.00 s"]
     assert audio["waveform"].shape == (3, 2, 48000)
     assert picture.shape == (3, 720, 1280, 3)
     assert not torch.equal(picture[0], picture[1])  # each item's own layers and mix

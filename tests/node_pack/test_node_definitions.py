@@ -12,6 +12,7 @@ saved graph with its default).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -111,6 +112,24 @@ def test_node_has_a_help_page(node_id):
             assert f"`{name}`" in text, f"{page.name} does not explain {name}"
 
 
+@pytest.mark.parametrize("node_id", NODE_IDS)
+def test_the_help_page_is_served_where_every_frontend_looks(node_id):
+    # Frontends since 1.2x ask for docs/<node id>/<language>.md first (a 404 there is logged as
+    # an error), older ones only for docs/<node id>.md: the English page is at both paths, the
+    # plain .md being the one to edit.
+    docs = ROOT / "web" / "docs"
+    english = docs / node_id / "en.md"
+    assert english.is_file() and english.read_bytes() == (docs / f"{node_id}.md").read_bytes(), (
+        f"{english.relative_to(ROOT)} must be a copy of web/docs/{node_id}.md: copy it over"
+    )
+
+
+def test_every_help_page_belongs_to_a_node():
+    docs = ROOT / "web" / "docs"
+    pages = {p.stem for p in docs.glob("*.md")} | {p.parent.name for p in docs.glob("*/en.md")}
+    assert pages == set(NODE_IDS)
+
+
 LOAD_LIKE_COMFYUI = """
 import asyncio, importlib.util, json, sys, types
 sys.modules["nodes"] = types.ModuleType("nodes")  # ComfyUI's own nodes.py is loaded first
@@ -152,16 +171,25 @@ def test_root_package_loads_the_way_comfyui_imports_it(tmp_path):
     assert sorted(p.name for p in web.glob("*.js")) == ["audiogen.js", "token_count.js"]
 
 
-def test_web_extension_targets_existing_nodes():
+def _js_set(script: str, name: str) -> set[str]:
+    body = re.search(rf"const {name} = new Set\(\[(.*?)\]\);", script, re.DOTALL)
+    return set(re.findall(r'"(AudioGen[A-Za-z]+)"', body.group(1)))
+
+
+def test_web_extension_shows_what_every_node_reports():
+    # The frontend renders neither a custom node's ui.text nor its takes: the extension must
+    # give exactly the nodes that return them an info box or a take player.
+    from nodes import display
+
     script = (ROOT / "web" / "audiogen.js").read_text(encoding="utf-8")
-    assert 'from "../../scripts/app.js"' in script
-    named = set(re.findall(r'"(AudioGen[A-Za-z]+)"', script))
-    assert named and named <= set(NODE_IDS)
-    # ComfyUI 0.3.64's frontend attaches its audio player to its own nodes only; the mixer
-    # (ui.PreviewAudio) needs the extension's AUDIO_UI input. PreviewText needs the text box.
-    assert "AUDIO_UI" in script and '"AudioGenMixer"' in script
-    for node_id in ("AudioGenTextEncode", "AudioGenSampler", "AudioGenDurationFromVideo"):
-        assert f'"{node_id}"' in script
+    assert 'from "../../scripts/app.js"' in script and f'"{display.TAKES}"' in script
+    sources = {node.GET_SCHEMA().node_id: inspect.getsource(node.execute) for node in NODES}
+    assert _js_set(script, "INFO_NODES") == {
+        n for n, src in sources.items() if "PreviewText" in src
+    }
+    assert _js_set(script, "PLAYER_NODES") == {
+        n for n, src in sources.items() if "display.takes" in src
+    }
 
 
 def test_token_count_script_asks_the_packs_route_for_the_composer():

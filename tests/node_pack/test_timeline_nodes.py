@@ -56,7 +56,10 @@ def sample(tiny_models, conditioning, duration_s=1.0, **extra):
 def test_a_timed_prompt_over_the_whole_clip_is_that_prompt_bitwise(tiny_models):
     base = encode(tiny_models, BASE)
     out = timed(tiny_models, base)  # start 0, end 0 = open: the whole clip
-    assert ui_of(out)["text"] == ("0- s: 1 timed prompt",)
+    assert ui_of(out)["text"] == (
+        "1 timed prompt over the base sound\n"
+        '0 s to the end: caption "a heavy door slams", sfx "one slam" (this node)',
+    )
     (whole,) = out.result
     assert torch.equal(sample(tiny_models, whole), sample(tiny_models, encode(tiny_models, EVENT)))
     # A real range changes the clip only around it; the base prompt's clip differs elsewhere.
@@ -71,7 +74,12 @@ def test_timed_prompts_chain(tiny_models):
     (both,) = out.result
     assert [(t.event.start_s, t.event.end_s) for t in both.timed] == [(0.2, 0.4), (0.6, None)]
     assert both.timed[1].event.fade_s == 0.08
-    assert ui_of(out)["text"] == ("0.6- s: 2 timed prompts",)
+    # The node shows the whole chain, its own event last.
+    assert ui_of(out)["text"][0].splitlines() == [
+        "2 timed prompts over the base sound",
+        '0.2-0.4 s: caption "a heavy door slams", sfx "one slam"',
+        '0.6 s to the end, fade 0.08 s: caption "a dog barks" (this node)',
+    ]
     assert base.timed == ()  # the input is left as it was
 
 
@@ -144,13 +152,35 @@ def test_timeline_from_text_encodes_the_events_in_either_mode(tiny_models, mode)
     out = from_text(tiny_models, mode=mode)
     cond, seconds = out.result
     assert seconds == pytest.approx(1.2)
-    assert ui_of(out)["text"] == (f"2 events, 1.20 s, {mode} mode",)
+    # What the node understood: the base sound and each event with its times and views.
+    assert ui_of(out)["text"][0].splitlines() == [
+        f"2 events, 1.20 s, {mode} mode",
+        'whole clip: env "steady rain on a tin roof"',
+        '0.4-0.6 s: sfx "a heavy door slams"',
+        '0.8 s to the end: speech "calm male narrator"',
+    ]
     if mode == "blend":
         assert [(t.event.start_s, t.event.end_s) for t in cond.timed] == [(0.4, 0.6), (0.8, None)]
     else:
         assert cond.timed == () and cond.tensors.time_aligned.shape[1] == 30
     latent = sample(tiny_models, cond, duration_s=0.0)
     assert latent.shape[-1] == 30
+
+
+@pytest.mark.parametrize(
+    "slip", ["at 0.8 sfx: a dog barks", "a dog barks 0.8-1.0"]
+)  # the times not at the start, or no times but a view inside: both read as caption text
+def test_a_line_read_as_caption_text_is_pointed_out_on_the_node(tiny_models, slip):
+    out = from_text(tiny_models, f"env: rain\n0.4-0.6 sfx: a door\n{slip}")
+    lines = ui_of(out)["text"][0].splitlines()
+    assert lines[1:] == [
+        f'whole clip: caption "{slip}", env "rain"',
+        '0.4-0.6 s: sfx "a door"',
+        f'check line 3: read as caption text of the whole clip ("{slip}"); '
+        "an event line starts with its times: 2.0-3.0 sfx: ...",
+    ]
+    # The default timeline raises no such line.
+    assert "check line" not in ui_of(from_text(tiny_models))["text"][0]
 
 
 def test_timeline_text_errors_list_every_bad_line(tiny_models):
@@ -185,7 +215,10 @@ def test_cuts_are_found_where_the_shots_change():
     frames = shots_video([30, 42, 24])  # cuts at frames 30 and 72 at 24 fps: 1.25 s and 3 s
     out = run_node(AudioGenCutsFromVideo, 0.1, 0.5, 24.0, images=frames)
     assert out.result == ("1.25\n3", "0-1.25\n1.25-3\n3-", 1.25, 2)
-    assert ui_of(out)["text"] == ("2 cuts at 1.25, 3 s",)
+    assert ui_of(out)["text"][0].splitlines() == [
+        "2 cuts at 1.25, 3 s (96 frames at 24 fps = 4.00 s)",
+        "shots: 0-1.25, 1.25-3, 3-",
+    ]
 
 
 def test_cuts_of_a_video_use_its_own_rate():
@@ -197,11 +230,11 @@ def test_cuts_of_a_video_use_its_own_rate():
 
 
 def test_a_single_shot_has_no_cut_and_bad_inputs_are_clear_errors():
-    assert run_node(AudioGenCutsFromVideo, 0.1, 0.5, 24.0, images=shots_video([40])).result == (
-        "",
-        "0-",
-        0.0,
-        0,
-    )
+    out = run_node(AudioGenCutsFromVideo, 0.1, 0.5, 24.0, images=shots_video([40]))
+    assert out.result == ("", "0-", 0.0, 0)
+    assert ui_of(out)["text"][0].splitlines() == [
+        "no cut found in 40 frames at 24 fps = 1.67 s",
+        "lower threshold to find softer cuts",
+    ]
     with pytest.raises(ValueError, match=r"^AudioGen Cuts From Video: connect the video"):
         run_node(AudioGenCutsFromVideo, 0.1, 0.5, 24.0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,10 +24,11 @@ import pytest
 import soundfile as sf
 import torch
 from comfy_standins import FFMPEG, FFPROBE, StandInFolderPaths, bind_core_nodes, probe
-from workflow_graph import check_workflow, execute, registry_of, to_prompt
+from workflow_graph import FRONTEND_ONLY, check_workflow, execute, registry_of, to_prompt
 
 from audiogen_core.conditioning.prompt import language_rule_warning
 from nodes import NODES
+from nodes.display import TAKES
 
 NODE_CLASS_MAPPINGS = registry_of(NODES)
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,18 +48,34 @@ CORE_NODE_TYPES = {
 VIDEO_FRAMES, VIDEO_FPS = 30, 24  # 1.25 s: not a whole number of 0.04 s latent frames
 
 
+# The five workflows 0.1.0 shipped, under the names they were saved with then.
+SAVED_AS = {
+    "01 - Text to a scene": "audiogen-text-to-scene",
+    "02 - Batch of variations": "audiogen-batch-variations",
+    "04 - Audio round trip": "audiogen-audio-roundtrip",
+    "08 - Sound for a video": "audiogen-sound-for-video",
+    "12 - Stems and mixer": "audiogen-stems-mix",
+}
+# The files a user picks in the loaders the shipped workflows leave empty (comfy_run writes them).
+PICKED = {"LoadAudio": "your_audio.wav", "LoadVideo": "your_video.mp4"}
+
+
 def load(name: str, folder: str = "shipped") -> dict:
-    return json.loads((FOLDERS[folder] / f"{name}.json").read_text(encoding="utf-8"))
+    file = name if folder == "shipped" else SAVED_AS.get(name, name)
+    return json.loads((FOLDERS[folder] / f"{file}.json").read_text(encoding="utf-8"))
+
+
+def pick_files(workflow: dict) -> dict:
+    """The workflow with the user's files chosen in its empty media loaders."""
+    for node in workflow["nodes"]:
+        if node["type"] in PICKED and not node["widgets_values"][0]:
+            node["widgets_values"][0] = PICKED[node["type"]]
+    return workflow
 
 
 def test_the_saved_0_1_0_graphs_are_the_five_workflows():
-    assert sorted(p.stem for p in SAVED_WITH_0_1_0.glob("*.json")) == [
-        "audiogen-audio-roundtrip",
-        "audiogen-batch-variations",
-        "audiogen-sound-for-video",
-        "audiogen-stems-mix",
-        "audiogen-text-to-scene",
-    ]
+    assert sorted(p.stem for p in SAVED_WITH_0_1_0.glob("*.json")) == sorted(SAVED_AS.values())
+    assert set(SAVED_AS) <= set(NAMES)
 
 
 @pytest.fixture
@@ -71,10 +89,10 @@ def nodes_of(workflow: dict, node_type: str) -> list[dict]:
 
 def test_the_four_issue_workflows_are_shipped():
     assert {
-        "audiogen-text-to-scene",
-        "audiogen-stems-mix",
-        "audiogen-sound-for-video",
-        "audiogen-batch-variations",
+        "01 - Text to a scene",
+        "12 - Stems and mixer",
+        "08 - Sound for a video",
+        "02 - Batch of variations",
     } <= set(NAMES)
 
 
@@ -87,11 +105,11 @@ def test_workflow_matches_the_node_definitions(name, folder, registry):
     assert workflow["version"] == 0.4
     assert check_workflow(workflow, registry) == []
     used = {n["type"] for n in workflow["nodes"]}
-    assert used <= set(NODE_CLASS_MAPPINGS) | CORE_NODE_TYPES
+    assert used <= set(NODE_CLASS_MAPPINGS) | CORE_NODE_TYPES | FRONTEND_ONLY
     # The official folders of one checkpoint: English, or multilingual when its name says so.
     generator, text_encoder = (
         ("Dasheng-AudioGen-Multilingual", "mt5-large")
-        if "multilingual" in name
+        if "multilingual" in name.lower()
         else ("Dasheng-AudioGen", "flan-t5-large")
     )
     for loader, official in (
@@ -106,7 +124,7 @@ def test_workflow_matches_the_node_definitions(name, folder, registry):
 
 def test_saved_loaders_get_the_later_weight_dtype_option_at_its_default(registry):
     # 0.1.0 saved [folder, device, precision(, load_encoder)]; weight_dtype came after.
-    for name in ("audiogen-text-to-scene", "audiogen-audio-roundtrip"):
+    for name in ("01 - Text to a scene", "04 - Audio round trip"):
         workflow = load(name, "saved-0.1.0")
         prompt = to_prompt(workflow, registry)
         loaders = [n for n in workflow["nodes"] if n["type"].endswith("Loader")]
@@ -116,7 +134,7 @@ def test_saved_loaders_get_the_later_weight_dtype_option_at_its_default(registry
             assert inputs["weight_dtype"] == "default"
             assert inputs["precision"] == node["widgets_values"][2]
     # A graph missing a value that is not a later optional one is still refused.
-    workflow = load("audiogen-text-to-scene", "saved-0.1.0")
+    workflow = load("01 - Text to a scene", "saved-0.1.0")
     nodes_of(workflow, "AudioGenModelLoader")[0]["widgets_values"].pop()
     assert any("widget values for" in p for p in check_workflow(workflow, registry))
 
@@ -124,7 +142,7 @@ def test_saved_loaders_get_the_later_weight_dtype_option_at_its_default(registry
 def test_a_sampler_saved_before_the_editing_inputs_gets_their_defaults(registry):
     # As ComfyUI's frontend (1.27) loads such a graph: widgets it has no value for keep their
     # defaults and are queued with them, which sample exactly as 0.1.0 did.
-    workflow = load("audiogen-sound-for-video", "saved-0.1.0")
+    workflow = load("08 - Sound for a video", "saved-0.1.0")
     assert len(_sampler(workflow)["widgets_values"]) == 7
     inputs = to_prompt(workflow, registry)[str(_sampler(workflow)["id"])]["inputs"]
     assert inputs["duration_s"] == ["3", 0]  # still linked to Duration From Video
@@ -137,6 +155,98 @@ def test_workflow_has_a_small_jpeg_thumbnail(name):
     thumbnail = WORKFLOWS / f"{name}.jpg"
     data = thumbnail.read_bytes()
     assert data[:3] == b"\xff\xd8\xff" and len(data) < 100_000
+
+
+# --------------------------------------------------------------------------- layout
+# As LiteGraph draws them: a node's title bar (30 px) sits above its pos; a group's title is
+# 1.4 x its font size tall. The frontend keeps the saved sizes (it only grows a node that is too
+# small for its widgets, which the saved sizes are not).
+NODE_TITLE = 30
+
+
+def _node_box(node: dict) -> tuple[float, float, float, float]:
+    (x, y), (w, h) = node["pos"], node["size"]
+    return x, y - NODE_TITLE, x + w, y + h
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def layout_problems(workflow: dict) -> list[str]:
+    """Nodes that overlap each other, or stick out of a group they reach into."""
+    nodes = workflow["nodes"]
+    boxes = {n["id"]: _node_box(n) for n in nodes}
+    problems = [
+        f"nodes {a['id']} ({a['type']}) and {b['id']} ({b['type']}) overlap"
+        for i, a in enumerate(nodes)
+        for b in nodes[i + 1 :]
+        if _overlap(boxes[a["id"]], boxes[b["id"]])
+    ]
+    for group in workflow.get("groups", []):
+        x, y, w, h = group["bounding"]
+        inner = (x, y + 1.4 * group.get("font_size", 24), x + w, y + h)
+        for node in nodes:
+            box = boxes[node["id"]]
+            inside = inner[0] <= box[0] and inner[1] <= box[1] and box[2] <= inner[2]
+            if _overlap(box, (x, y, x + w, y + h)) and not (inside and box[3] <= inner[3]):
+                where = f"node {node['id']} ({node['type']})"
+                problems.append(f"{where} sticks out of {group['title']!r}")
+    return problems
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_nodes_neither_overlap_nor_stick_out_of_their_groups(name):
+    assert layout_problems(load(name)) == []
+
+
+def test_the_layout_check_sees_overlaps_and_nodes_out_of_groups():
+    workflow = copy.deepcopy(load("01 - Text to a scene"))
+    loader, encoder = nodes_of(workflow, "AudioGenModelLoader")[0], workflow["nodes"][1]
+    loader["size"][1] = encoder["pos"][1] - loader["pos"][1]  # reaches the next title bar
+    assert any("overlap" in p for p in layout_problems(workflow))
+    workflow = copy.deepcopy(load("01 - Text to a scene"))
+    workflow["groups"][0]["bounding"][2] -= 20  # narrower than the loaders inside
+    assert any("sticks out" in p for p in layout_problems(workflow))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_workflow_needing_the_users_file_opens_empty_with_a_note_beside_the_loader(name):
+    workflow = load(name)
+    notes = nodes_of(workflow, "Note")
+    loaders = [n for n in workflow["nodes"] if n["type"] in PICKED]
+    # An empty choice instead of a placeholder name: newer frontends flag a missing file in
+    # red as soon as the workflow opens. The note says what to do, right above the loader.
+    for loader in loaders:
+        assert loader["widgets_values"][0] == ""
+        above = [
+            n
+            for n in notes
+            if n["pos"][0] == loader["pos"][0]
+            and 0 < _node_box(loader)[1] - _node_box(n)[3] <= 60
+            and f"on {loader['type'].replace('Load', 'Load ')}," in n["widgets_values"][0]
+        ]
+        assert above, f"no note above {loader['type']}"
+    assert len(notes) == len(loaders)
+
+
+def test_audio_view_follows_a_plain_generation_and_the_mixer():
+    def viewed(name: str) -> set[str]:
+        workflow = load(name)
+        types = {n["id"]: n["type"] for n in workflow["nodes"]}
+        return {
+            types[link[1]] for link in workflow["links"] if types[link[3]] == "AudioGenAudioView"
+        }
+
+    assert viewed("01 - Text to a scene") == {"AudioGenDecode"}
+    assert viewed("12 - Stems and mixer") == {"AudioGenMixer"}
+
+
+def test_templates_are_listed_in_order_under_readable_titles():
+    # ComfyUI's template browser shows each file's name as the card's title.
+    assert NAMES[0] == "01 - Text to a scene"
+    assert [int(n[:2]) for n in NAMES] == list(range(1, len(NAMES) + 1))
+    assert all(re.fullmatch(r"\d\d - [A-Z][a-z]+( [a-z]+)*", n) for n in NAMES), NAMES
 
 
 def _sampler(workflow: dict) -> dict:
@@ -196,7 +306,7 @@ def _open_required_input(workflow: dict) -> None:
     ],
 )
 def test_the_checker_catches_broken_workflows(registry, break_it, complaint):
-    workflow = copy.deepcopy(load("audiogen-text-to-scene"))
+    workflow = copy.deepcopy(load("01 - Text to a scene"))
     break_it(workflow)
     problems = check_workflow(workflow, registry)
     assert any(complaint in p for p in problems), problems
@@ -237,7 +347,7 @@ def comfy_run(comfy, request):
 
     def run(name: str):
         registry = {**NODE_CLASS_MAPPINGS, **bind_core_nodes(folder_paths)}
-        workflow = load(name, request.param)
+        workflow = pick_files(load(name, request.param))
         return workflow, execute(to_prompt(workflow, registry), registry)
 
     return run, folder_paths
@@ -265,7 +375,7 @@ def saved_files(
 
 def test_text_to_scene_runs_and_saves_the_predicted_length(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-text-to-scene")
+    workflow, run = run_workflow("01 - Text to a scene")
     cond, seconds = output_of(workflow, run, "AudioGenTextEncode")
     (audio,) = output_of(workflow, run, "AudioGenDecode")
     frames = cond.predicted_frames[0]
@@ -283,7 +393,7 @@ def test_text_to_scene_runs_and_saves_the_predicted_length(comfy_run):
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
 def test_multilingual_narration_encodes_spanish_words_with_mt5(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-multilingual-narration")
+    workflow, run = run_workflow("03 - Multilingual narration")
     (prompt, _) = output_of(workflow, run, "AudioGenCaptionComposer")
     assert "<|asr|> Había una vez, en un pueblo junto al mar" in prompt
     assert language_rule_warning(prompt) is None  # the views are in English
@@ -302,7 +412,7 @@ def test_multilingual_narration_encodes_spanish_words_with_mt5(comfy_run):
 
 def test_stems_are_generated_per_view_and_mixed(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-stems-mix")
+    workflow, run = run_workflow("12 - Stems and mixer")
     prompts = [output_of(workflow, run, "AudioGenCaptionComposer", i)[0] for i in range(4)]
     caption = "<|caption|> A street musician plays while a tour guide talks"
     assert all(p.startswith(caption) for p in prompts)
@@ -321,7 +431,7 @@ def test_stems_are_generated_per_view_and_mixed(comfy_run):
     info = sf.info(saved)
     assert (info.samplerate, info.frames, info.channels) == (48000, 8 * 48000, 2)
     mixer_id = str(nodes_of(workflow, "AudioGenMixer")[0]["id"])
-    (preview,) = run.ui[mixer_id]["audio"]
+    (preview,) = run.ui[mixer_id][TAKES]
     assert (Path(folder_paths.get_temp_directory()) / preview["filename"]).is_file()
     (shown,) = run.ui[mixer_id]["images"]
     assert (Path(folder_paths.get_temp_directory()) / shown["filename"]).is_file()
@@ -330,7 +440,7 @@ def test_stems_are_generated_per_view_and_mixed(comfy_run):
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason="needs the ffmpeg and ffprobe commands")
 def test_sound_for_video_ends_exactly_with_the_picture(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-sound-for-video")
+    workflow, run = run_workflow("08 - Sound for a video")
     seconds, frames, fps = output_of(workflow, run, "AudioGenDurationFromVideo")
     assert (frames, fps, seconds) == (VIDEO_FRAMES, VIDEO_FPS, VIDEO_FRAMES / VIDEO_FPS)
     (audio,) = output_of(workflow, run, "AudioGenDecode")
@@ -345,7 +455,7 @@ def test_sound_for_video_ends_exactly_with_the_picture(comfy_run):
 
 def test_batch_variations_save_one_file_per_seed(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-batch-variations")
+    workflow, run = run_workflow("02 - Batch of variations")
     (latent,) = output_of(workflow, run, "AudioGenSampler")
     assert latent.seeds == [42, 43, 44, 45]
     sampler_id = str(_sampler(workflow)["id"])
@@ -359,7 +469,7 @@ def test_batch_variations_save_one_file_per_seed(comfy_run):
 
 def test_audio_roundtrip_encodes_any_file_and_decodes_16k(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-audio-roundtrip")
+    workflow, run = run_workflow("04 - Audio round trip")
     (audio,) = output_of(workflow, run, "AudioGenDecode")
     assert audio["sample_rate"] == 16000
     assert math.isclose(audio["waveform"].shape[-1], 16000, abs_tol=640)
@@ -372,10 +482,10 @@ def test_audio_roundtrip_encodes_any_file_and_decodes_16k(comfy_run):
 
 def test_the_editing_workflows_are_shipped():
     assert {
-        "audiogen-variation-of-my-sound",
-        "audiogen-fix-a-moment",
-        "audiogen-extend-a-clip",
-        "audiogen-long-video-soundtrack",
+        "05 - Variation of my sound",
+        "06 - Fix a moment",
+        "07 - Extend a clip",
+        "11 - Soundtrack for a long video",
     } <= set(NAMES)
 
 
@@ -408,7 +518,7 @@ def _edit_run(comfy_run, name: str, seconds: float):
 
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
 def test_variation_of_my_sound_redoes_the_clip_at_its_length(comfy_run):
-    workflow, encoded, result = _edit_run(comfy_run, "audiogen-variation-of-my-sound", 1.0)
+    workflow, encoded, result = _edit_run(comfy_run, "05 - Variation of my sound", 1.0)
     assert sampler_settings(workflow)["denoise"] == 0.6
     assert result.latent.shape == encoded.latent.shape
     assert result.num_samples == encoded.num_samples
@@ -417,7 +527,7 @@ def test_variation_of_my_sound_redoes_the_clip_at_its_length(comfy_run):
 
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
 def test_fix_a_moment_regenerates_two_seconds_and_keeps_the_rest(comfy_run):
-    workflow, encoded, result = _edit_run(comfy_run, "audiogen-fix-a-moment", 6.0)
+    workflow, encoded, result = _edit_run(comfy_run, "06 - Fix a moment", 6.0)
     (editor,) = nodes_of(workflow, "AudioGenRegenerateRange")
     assert editor["widgets_values"] == [2.0, 4.0, 0.2]
     assert sampler_settings(workflow)["denoise"] == 1.0
@@ -429,7 +539,7 @@ def test_fix_a_moment_regenerates_two_seconds_and_keeps_the_rest(comfy_run):
 
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
 def test_extend_a_clip_adds_five_seconds_exactly(comfy_run):
-    workflow, encoded, result = _edit_run(comfy_run, "audiogen-extend-a-clip", 1.0)
+    workflow, encoded, result = _edit_run(comfy_run, "07 - Extend a clip", 1.0)
     assert nodes_of(workflow, "AudioGenExtend")[0]["widgets_values"] == [0.0, 5.0]
     frames = encoded.latent.shape[-1]
     assert result.num_samples == [encoded.num_samples[0] + 5 * 16000]
@@ -450,7 +560,7 @@ def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_pictur
         + [str(Path(folder_paths.get_input_directory()) / "your_video.mp4")],
         check=True,
     )
-    workflow, run = run_workflow("audiogen-long-video-soundtrack")
+    workflow, run = run_workflow("11 - Soundtrack for a long video")
     settings = sampler_settings(workflow)
     assert (settings["window_s"], settings["overlap_s"]) == (20.0, 4.0)
     seconds, _, _ = output_of(workflow, run, "AudioGenDurationFromVideo")
@@ -469,13 +579,13 @@ def test_long_video_soundtrack_is_made_window_by_window_and_ends_with_the_pictur
 
 
 def test_the_timeline_workflows_are_shipped():
-    assert {"audiogen-sound-design-on-a-timeline", "audiogen-sound-on-the-cuts"} <= set(NAMES)
+    assert {"10 - Sound design on a timeline", "09 - Sound on the cuts"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("comfy_run", ["shipped"], indirect=True)
 def test_sound_design_on_a_timeline_places_narration_and_three_events(comfy_run):
     run_workflow, folder_paths = comfy_run
-    workflow, run = run_workflow("audiogen-sound-design-on-a-timeline")
+    workflow, run = run_workflow("10 - Sound design on a timeline")
     (cond,) = output_of(workflow, run, "AudioGenTimedPrompt", index=3)
     ranges = [
         (t.event.start_s, t.event.end_s, t.event.fade_s, t.event.strength) for t in cond.timed
@@ -510,7 +620,7 @@ def test_sound_on_the_cuts_starts_the_second_sound_on_the_videos_cut(comfy_run, 
         check=True,
     )
     registry = {**NODE_CLASS_MAPPINGS, **bind_core_nodes(folder_paths)}
-    workflow = load("audiogen-sound-on-the-cuts")
+    workflow = pick_files(load("09 - Sound on the cuts"))
     assert _sampler(workflow)["widgets_values"][-1] == "blend"
     _sampler(workflow)["widgets_values"][-1] = time_mode  # the other mode, as a user picks it
     run = execute(to_prompt(workflow, registry), registry)

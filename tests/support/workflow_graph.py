@@ -224,6 +224,10 @@ def _check_links(workflow: dict, nodes: dict, registry: dict, problems: Problems
 NODE_KEYS = ("id", "type", "pos", "size", "flags", "order", "mode", "properties")
 
 
+# Nodes the frontend keeps to itself: never queued, so neither checked nor sent to the server.
+FRONTEND_ONLY = {"Note", "MarkdownNote"}
+
+
 def check_workflow(workflow: dict, registry: dict[str, type]) -> list[str]:
     """Every problem found, as 'where: what' strings (an empty list means the workflow is good)."""
     problems = Problems()
@@ -241,6 +245,10 @@ def check_workflow(workflow: dict, registry: dict[str, type]) -> list[str]:
         if node["id"] in nodes:
             problems.add(where, "duplicate node id")
         nodes[node["id"]] = node
+        if node["type"] in FRONTEND_ONLY:
+            if node.get("inputs") or node.get("outputs"):
+                problems.add(where, "a note has no inputs or outputs")
+            continue
         node_class = registry.get(node["type"])
         if node_class is None:
             problems.add(where, "unknown node type")
@@ -263,6 +271,8 @@ def to_prompt(workflow: dict, registry: dict[str, type]) -> dict[str, dict]:
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
+        if node["type"] in FRONTEND_ONLY:
+            continue
         node_class = registry[node["type"]]
         slots = widget_slots(node_class)
         # The frontend sends every widget; one missing from the saved graph has its default.
