@@ -15,7 +15,7 @@ import torch
 from golden_checks.audio_tokenizer import build_tokenizer
 from golden_checks.generator import load_generator as load_golden_generator
 from golden_io import first_case
-from memory_probe import peak_allocated_bytes
+from memory_probe import peak_allocated_bytes, weight_bytes
 
 from audiogen_core.checkpoints.weights import load_generator, load_text_encoder
 from audiogen_core.conditioning.blending import blend_weights, event_weights
@@ -25,7 +25,6 @@ from audiogen_core.runtime.memory import (
     decoding_bytes,
     prompt_encoding_bytes,
     sampling_bytes,
-    weight_bytes,
 )
 from audiogen_core.sampling.timegrid import TimeGrid
 
