@@ -1,4 +1,4 @@
-"""Snapshot discovery and strict, safe, lean weight loading (audiogen_core/weights.py)."""
+"""Snapshot discovery and strict, safe, lean weight loading (audiogen_core/checkpoints/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loading memory: peak RSS follows the target precision, never the file's (weights.py).
+"""Loading memory: peak RSS follows the target precision, never the file's (checkpoints/).
 
 A 1 GiB float32 checkpoint is written by the test and loaded in a fresh process, once into
 bf16 and once into fp32. The process's peak resident memory during the load (VmHWM, reset
