@@ -13,7 +13,7 @@ import dataclasses
 import pytest
 import torch
 
-from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, seeded_noise
+from audiogen_core.pipeline import AudioLatent, seeded_noise
 from audiogen_core.sampling.editing import extend, regenerate_range
 from audiogen_core.sampling.schedules import (
     denoise_schedule,
@@ -25,13 +25,6 @@ from audiogen_core.sampling.timegrid import TimeGrid, range_weights
 
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(
-        tiny_model_dir, device="cpu", dtype="fp32", include_audio_encoder=True
-    )
 
 
 @pytest.fixture(scope="module")
