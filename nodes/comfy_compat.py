@@ -1,19 +1,13 @@
-"""ComfyUI's services when ComfyUI runs, small stand-ins when it does not (tests, scripts).
+"""ComfyUI's services when ComfyUI runs, and what the nodes do without them (tests, scripts).
 
 The nodes reach ComfyUI only through this module: model folders (``folder_paths``), the
-temp directory and its file naming, the progress bar, interruption, the layer classes models
-are built from (``comfy.ops``) and model management.
+progress bar, interruption, the layer classes models are built from (``comfy.ops``) and model
+management.
 Each name below is looked up at call time, so tests can swap in a stand-in ComfyUI module
 with ``monkeypatch.setattr(comfy_compat, "folder_paths", fake)``.
 """
 
 from __future__ import annotations
-
-import os
-import re
-import tempfile
-import threading
-from pathlib import Path
 
 import torch
 
@@ -39,85 +33,17 @@ except ImportError:
 # --------------------------------------------------------------------------- progress
 
 
-class StandInProgressBar:
-    """The part of ``comfy.utils.ProgressBar`` the nodes use: absolute updates."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.current = 0
-
-    def update_absolute(self, value: int, total: int | None = None, preview=None) -> None:
-        if total is not None:
-            self.total = total
-        self.current = min(value, self.total)
-
-
 def progress_bar(total: int):
-    """ComfyUI's ProgressBar (drives the node's progress ring) or the stand-in."""
-    if comfy_utils is not None:
-        return comfy_utils.ProgressBar(total)
-    return StandInProgressBar(total)
-
-
-# --------------------------------------------------------------------------- interruption
-
-
-class AudioGenInterrupted(Exception):
-    """Raised by the stand-in interrupt check, where ComfyUI would raise its own exception."""
-
-
-_interrupt = threading.Event()
-
-
-def request_interrupt() -> None:
-    """Ask the running stage to stop at its next check (the stand-in for ComfyUI's Cancel)."""
-    _interrupt.set()
+    """ComfyUI's ProgressBar (drives the node's progress ring), or None without ComfyUI."""
+    if comfy_utils is None:
+        return None
+    return comfy_utils.ProgressBar(total)
 
 
 def throw_if_interrupted() -> None:
-    """Raise if the user cancelled: ComfyUI's check when present, the stand-in flag otherwise.
-
-    Like ComfyUI's own check, a raised request is consumed, so the next run starts clean.
-    """
+    """Raise ComfyUI's own exception if the user pressed Cancel (nothing cancels without it)."""
     if model_management is not None:
         model_management.throw_exception_if_processing_interrupted()
-        return
-    if _interrupt.is_set():
-        _interrupt.clear()
-        raise AudioGenInterrupted(
-            "Processing was interrupted: sampling stopped before the "
-            "last step; queue the prompt again to restart it."
-        )
-
-
-# --------------------------------------------------------------------------- files
-
-
-def temp_directory() -> Path:
-    """Where previews go: ComfyUI's temp/ (wiped at start-up), else a folder in the OS temp."""
-    if folder_paths is not None:
-        return Path(folder_paths.get_temp_directory())
-    return Path(tempfile.gettempdir()) / "comfyui-audiogen"
-
-
-def next_file_stem(filename_prefix: str, directory: Path) -> tuple[Path, str, int, str]:
-    """``(folder, name, counter, subfolder)`` for ``<name>_<counter:05>_.<ext>`` files.
-
-    ComfyUI's own ``get_save_image_path`` when present (the same numbering SaveAudio uses);
-    otherwise the same rule: one more than the highest counter already in the folder.
-    """
-    if folder_paths is not None:
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, str(directory)
-        )
-        return Path(folder), name, counter, subfolder
-    subfolder = os.path.dirname(os.path.normpath(filename_prefix))
-    name = os.path.basename(os.path.normpath(filename_prefix))
-    folder = Path(directory) / subfolder
-    folder.mkdir(parents=True, exist_ok=True)
-    numbered = re.compile(re.escape(name) + r"_(\d+)_")
-    counters = [int(m.group(1)) for p in folder.iterdir() if (m := numbered.match(p.name))]
-    return folder, name, max(counters, default=0) + 1, subfolder
 
 
 # --------------------------------------------------------------------------- model management

@@ -219,7 +219,8 @@ class AudioGenSampler(io.ComfyNode):
         bar = comfy_compat.progress_bar(steps)
 
         def on_step(step: int, total: int) -> None:
-            bar.update_absolute(step, total)
+            if bar is not None:
+                bar.update_absolute(step, total)
             comfy_compat.throw_if_interrupted()
 
         with common.user_errors(cls.DISPLAY_NAME):

@@ -1,4 +1,4 @@
-"""Shared test setup: import paths and one set of tiny snapshot folders per session."""
+"""Shared test setup: import paths, and the tiny snapshots written and loaded once per session."""
 
 from __future__ import annotations
 
@@ -31,3 +31,15 @@ def converted_tokenizer_cache(tmp_path_factory):
 def tiny_model_dir(tmp_path_factory):
     """The tiny snapshots of both checkpoints (official folder names and layout), written once."""
     return write_tiny_snapshots(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def pipe(tiny_model_dir):
+    """The tiny snapshots loaded once as an fp32 CPU pipeline with every part, the audio encoder
+    included. Shared by every test that asks for it: use it, never change it (``monkeypatch``
+    on it is undone after each test)."""
+    from audiogen_core.pipeline import AudioGenPipeline
+
+    return AudioGenPipeline.from_model_dir(
+        tiny_model_dir, device="cpu", dtype="fp32", include_audio_encoder=True
+    )

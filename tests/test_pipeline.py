@@ -16,13 +16,6 @@ from audiogen_core.sampling.latent import frames_for_duration
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 
 
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(
-        tiny_model_dir, device="cpu", dtype="fp32", include_encoder=True
-    )
-
-
 @pytest.mark.parametrize("duration", [1.0, 0.52, 1.013, 0.5])
 def test_duration_override_sets_frames_and_samples_exactly(pipe, duration):
     cond = pipe.encode_prompt(PROMPT)

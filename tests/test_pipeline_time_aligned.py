@@ -19,11 +19,6 @@ BASE = "<|caption|> rain on a roof"
 DOOR = "<|caption|> a heavy door slams <|sfx|> a heavy door slams"
 
 
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32")
-
-
 def _own_frames(pipe, prompt):
     return int(pipe.encode_prompt(prompt).tensors.local_frames.sum())
 

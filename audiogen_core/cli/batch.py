@@ -12,15 +12,18 @@ written).
 
 Scale-out uses torch's own launcher: under ``torchrun`` each process reads RANK, WORLD_SIZE and
 LOCAL_RANK from the environment, computes on ``cuda:LOCAL_RANK`` (or the CPU) and writes its own
-manifest part. torch.distributed (nccl on CUDA, gloo on the CPU) is used only at the end, to
-wait for every process and collect their counts before the first process merges the manifest.
-Several machines need an output folder they all see (a shared file system).
+manifest part. torch.distributed is used only at the end, and only its rendezvous store (the
+one torchrun already runs): each process hands in its counts there after its last file, and the
+first process waits for all of them before it merges the manifest. Several machines need an
+output folder they all see (a shared file system).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
+import json
 import os
 import sys
 import time
@@ -45,8 +48,8 @@ from .manifest import (
 )
 from .model_folders import model_folders
 
-# Processes that finish early wait at the final collective for the slowest one; a long run
-# must not trip the default 30-minute timeout there.
+# The first process waits at the end for the slowest one; a long run must not trip the
+# store's default 5-minute timeout there.
 _COLLECTIVE_TIMEOUT = timedelta(days=7)
 
 
@@ -166,19 +169,42 @@ def _device(name: str, ranks: Ranks) -> str:
     return "cpu" if name == "auto" else name
 
 
-def _start_process_group(ranks: Ranks, device: str):
-    """A process group for the final wait, or None when this process runs alone."""
+def _join_launch(ranks: Ranks, device: str):
+    """The launch's key-value store, where the processes meet at the end; None when alone.
+
+    A store and not a process group: a gloo or nccl group runs communication threads, and
+    ``destroy_process_group`` cannot stop them once anything else holds the group (importing
+    ``torch.distributed.nn`` after it started, as loading the models does, keeps it in its
+    functions' default arguments). They then ran on into interpreter shutdown, where now and
+    then one of them aborted the process (``terminate called without an active exception``)
+    after all its work was done. The store's client runs no thread.
+    """
     if ranks.world_size == 1:
         return None
     import torch
     import torch.distributed as dist
 
-    backend = "gloo"
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
-        backend = "nccl"
-    dist.init_process_group(backend, timeout=_COLLECTIVE_TIMEOUT)
-    return dist
+    store, _, _ = next(dist.rendezvous("env://", timeout=_COLLECTIVE_TIMEOUT))
+    # torchrun keeps its store across restarts of the workers: counts of an earlier attempt
+    # must not be read as this one's.
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"audiogen-batch/{attempt}/", store)
+
+
+def _gather_tallies(store, ranks: Ranks, tally: Tally) -> list[Tally]:
+    """Every process's counts in rank order for the first process (after waiting for all of
+    them), none for the others. A process hands in its counts after it closed its manifest
+    part, so the first process merges only complete parts."""
+    if store is None:
+        return [tally]
+    store.set(f"tally/{ranks.rank}", json.dumps(dataclasses.asdict(tally)))
+    if ranks.rank != 0:
+        return []
+    keys = [f"tally/{rank}" for rank in range(ranks.world_size)]
+    store.wait(keys)  # bounded by the store's timeout, _COLLECTIVE_TIMEOUT
+    return [Tally(**json.loads(store.get(key))) for key in keys]
 
 
 # ---------------------------------------------------------------------------- planning
@@ -441,7 +467,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     work = _what_to_do(mine, latest, out, args.format, args.retry_failed, tally, ranks.say)
 
     device = _device(args.device, ranks)
-    dist = _start_process_group(ranks, device)
+    store = _join_launch(ranks, device)
     pipe = _load_models(folders, device, args.dtype, args.weight_dtype, ranks) if work else None
     part = ManifestPart(out, ranks.rank)
     if ranks.rank == 0:
@@ -457,11 +483,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
         part.close()
     tally.busy_s = time.perf_counter() - started
 
-    tallies = [tally]
-    if dist is not None:
-        tallies = [None] * ranks.world_size
-        dist.all_gather_object(tallies, tally)  # also waits for every process to finish
-        dist.destroy_process_group()
+    tallies = _gather_tallies(store, ranks, tally)
     if ranks.rank != 0:
         return 0
     merged = merge(out, _sort_order(jobs_file))

@@ -20,7 +20,6 @@ is at least that and at most 1.6 times it.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 FLOAT32 = 4
 # Headroom over the counted tensors for what a count cannot see: kernel workspaces, allocator
@@ -34,12 +33,6 @@ def _size(dtype: torch.dtype) -> int:
 
 def _with_margin(counted: float) -> int:
     return int(counted * MARGIN)
-
-
-def weight_bytes(module: nn.Module) -> int:
-    """Bytes of every parameter and buffer of ``module`` (what ComfyUI calls the model size)."""
-    tensors = {id(t): t for t in (*module.parameters(), *module.buffers())}
-    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
 def sampling_bytes(

@@ -226,10 +226,9 @@ def test_generator_and_tokenizer_rates_must_agree(tiny_model_dir, tmp_path):
         AudioGenPipeline.from_model_dir(models, device="cpu", dtype="fp32")
 
 
-def test_decode_refuses_a_latent_of_another_frame_rate(tiny_model_dir):
+def test_decode_refuses_a_latent_of_another_frame_rate(pipe):
     import dataclasses
 
-    pipe = AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32")
     latent = pipe.sample(pipe.encode_prompt("<|caption|> rain"), steps=1, duration_s=0.4)
     with pytest.raises(ValueError, match="50 frames/s .* decodes 25 frames/s"):
         pipe.decode(dataclasses.replace(latent, frame_rate=50))

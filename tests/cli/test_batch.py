@@ -140,6 +140,7 @@ def test_batch_size_one_reproduces_generate_and_batching_changes_only_rounding(
         assert np.abs(a - b).max() <= 2 / 32768, name
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_make_the_same_files_bit_for_bit(
     reference, tiny_model_dir, tmp_path
 ):
@@ -162,6 +163,7 @@ def test_torchrun_two_processes_make_the_same_files_bit_for_bit(
     assert not list(out.glob("manifest.part-*"))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_only_the_missing_files(reference, tiny_model_dir, tmp_path):
     jobs, single = reference
     out = tmp_path / "out"

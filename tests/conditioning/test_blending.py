@@ -12,7 +12,6 @@ from audiogen_core.conditioning.blending import blend_weights, event_weights
 from audiogen_core.conditioning.encoded import TimedPromptTensors
 from audiogen_core.conditioning.timegrid import TimeGrid
 from audiogen_core.conditioning.timeline import Timeline, TimelineError, TimelineEvent
-from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling import editing, windows
 from audiogen_core.sampling.guidance import guided_velocity
 
@@ -93,11 +92,6 @@ def test_event_checks_name_the_event():
 
 
 # ---------------------------------------------------------------- the tiny model
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32")
 
 
 def _timeline(*events):

@@ -1,4 +1,4 @@
-"""Mixer DSP (audiogen_core/mixing.py, audiogen_core/loudness.py) on real and synthetic audio.
+"""Mixer DSP (audiogen_core/media/mixing.py and loudness.py) on real and synthetic audio.
 
 Real audio is made on the fly: speech with espeak-ng, music (plucked chords) and pink noise with
 sox. Loudness and true peak are cross-checked against ffmpeg's ebur128 meter. Tests needing one

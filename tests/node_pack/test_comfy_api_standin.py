@@ -1,7 +1,7 @@
 """The stand-in comfy_api.latest behaves like ComfyUI 0.3.64's real one where the pack uses it.
 
 tests/fixtures/comfy_api_0.3.64.json was recorded from a ComfyUI 0.3.64 checkout with
-record_comfy_api.py; comfy_api_probe.describe() gives the same record for the stand-in.
+tools/record_comfy_api.py; comfy_api_probe.describe() gives the same record for the stand-in.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_behaviour_matches_comfyui(section):
 
 
 def test_model_management_stand_in_behaves_like_comfyuis():
-    # tests/fixtures/comfy_memory_0.3.64.json: record_comfy_memory.py in ComfyUI 0.3.64.
+    # tests/fixtures/comfy_memory_0.3.64.json: tools/record_comfy_memory.py in ComfyUI 0.3.64.
     import comfy_ops_standin
     from comfy_memory_probe import describe as describe_memory
     from comfy_standins import StandInComfy

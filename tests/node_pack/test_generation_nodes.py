@@ -7,7 +7,6 @@ import torch
 from comfy_standins import InterruptProcessingException
 from workflow_graph import run_node, ui_of
 
-from nodes import comfy_compat
 from nodes.codec import AudioGenDecode
 from nodes.generation import AudioGenSampler, AudioGenTextEncode
 
@@ -98,16 +97,6 @@ def test_comfyui_cancel_stops_sampling_after_the_current_step(comfy, tiny_models
     with pytest.raises(InterruptProcessingException):
         sample(tiny_models, conditioning, steps=20, duration_s=0.2)
     assert standin.progress == [(1, 20)]
-
-
-def test_without_comfyui_an_interrupt_is_a_clear_exception_and_is_consumed(
-    standalone, tiny_models, conditioning
-):
-    comfy_compat.request_interrupt()
-    with pytest.raises(comfy_compat.AudioGenInterrupted, match="interrupted"):
-        sample(tiny_models, conditioning, steps=20, duration_s=0.2)
-    (latent,) = sample(tiny_models, conditioning, steps=1, duration_s=0.2).result
-    assert latent.batch_size == 1
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Precision choice: "auto" on the CPU is bf16 only with native bf16 (audiogen_core/devices.py)."""
+"""Precision choice: "auto" on the CPU is bf16 only with native bf16 (runtime/devices.py)."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ import torch
 from golden_checks.audio_tokenizer import build_tokenizer
 from golden_checks.generator import load_generator as load_golden_generator
 from golden_io import first_case
-from memory_probe import peak_allocated_bytes
+from memory_probe import peak_allocated_bytes, weight_bytes
 
-from audiogen_core.checkpoints import load_generator, load_text_encoder
+from audiogen_core.checkpoints import load_generator
 from audiogen_core.conditioning.blending import blend_weights, event_weights
 from audiogen_core.conditioning.encoded import TimedPromptTensors, condition
 from audiogen_core.conditioning.timegrid import TimeGrid
@@ -26,7 +26,6 @@ from audiogen_core.runtime.memory import (
     decoding_bytes,
     prompt_encoding_bytes,
     sampling_bytes,
-    weight_bytes,
 )
 from audiogen_core.sampling.sampler import sample
 
@@ -101,9 +100,8 @@ def test_decoding_estimate_bounds_the_measured_peak(dtype, batch):
     _check(decoding_bytes(model, batch, frames), measured, f"decoding {dtype} batch {batch}")
 
 
-def test_prompt_encoding_estimate_bounds_the_measured_peak(tiny_model_dir):
-    text_encoder = load_text_encoder(tiny_model_dir / "flan-t5-large")
-    generator = load_generator(tiny_model_dir / "Dasheng-AudioGen")
+def test_prompt_encoding_estimate_bounds_the_measured_peak(pipe):
+    text_encoder, generator = pipe.text_encoder, pipe.generator
     batch, tokens = 2, 400
     vocab = text_encoder.model.config.vocab_size
     ids = torch.randint(0, vocab, (batch, tokens), generator=torch.Generator().manual_seed(2))

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from audiogen_core.conditioning.timegrid import TimeGrid, range_weights
-from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling.editing import extend, regenerate_range
 from audiogen_core.sampling.euler import euler_sample
 from audiogen_core.sampling.guidance import dit_inputs
@@ -25,13 +24,6 @@ from audiogen_core.sampling.schedules import denoise_schedule, evaluated_steps, 
 
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> bark"
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(
-        tiny_model_dir, device="cpu", dtype="fp32", include_audio_encoder=True
-    )
 
 
 @pytest.fixture(scope="module")

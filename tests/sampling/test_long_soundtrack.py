@@ -12,18 +12,12 @@ import pytest
 import torch
 
 from audiogen_core.conditioning.timegrid import TimeGrid
-from audiogen_core.pipeline import AudioGenPipeline
 from audiogen_core.sampling import windows as windows_module
 from audiogen_core.sampling.windows import Window, context_mask, plan_windows, window_frames
 
 PROMPT = "<|caption|> Rain on a tin roof, distant thunder"
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def pipe(tiny_model_dir):
-    return AudioGenPipeline.from_model_dir(tiny_model_dir, device="cpu", dtype="fp32")
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 ``describe(api)`` records, for the ``comfy_api.latest`` module given, the signatures of every
 class and function the node pack calls, the Schema fields, the type names, and what a probe
 node using each feature the pack uses looks like as classic node info (what the frontend gets).
-record_comfy_api.py runs it inside a ComfyUI checkout to write the fixture;
-test_comfy_api_standin.py runs it on the stand-in and compares.
+tools/record_comfy_api.py runs it inside a ComfyUI checkout to write the fixture;
+tests/node_pack/test_comfy_api_standin.py runs it on the stand-in and compares.
 """
 
 from __future__ import annotations

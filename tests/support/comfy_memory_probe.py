@@ -3,9 +3,9 @@
 ``describe(model_management, model_patcher, ops)`` records the signatures the pack and the
 stand-in rely on, and what a ModelPatcher does to a small model built from ``ops``: the
 attributes it writes on the module, a partial (low-VRAM) load that has room for one layer, a
-complete load, and a full unload to the meta device. record_comfy_memory.py runs it inside a
-ComfyUI checkout to write tests/fixtures/comfy_memory_0.3.64.json; test_comfy_api_standin.py
-runs it on the stand-in and compares.
+complete load, and a full unload to the meta device. tools/record_comfy_memory.py runs it inside
+a ComfyUI checkout to write tests/fixtures/comfy_memory_0.3.64.json;
+tests/node_pack/test_comfy_api_standin.py runs it on the stand-in and compares.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
   a ModelPatcher that writes its bookkeeping attributes on the module and loads it completely
   or partially as the real one does, ``load_models_gpu`` that records its calls (and can
   simulate a GPU too small for the weights), the interrupt flag and a recording ProgressBar;
-  ``comfy.ops`` is tests/comfy_ops_standin.py.
+  ``comfy.ops`` is tests/support/comfy_ops_standin.py.
 - ``CORE_NODES``: the core nodes the shipped workflows use (SaveAudio, PreviewAudio, LoadAudio,
   LoadVideo, GetVideoComponents, CreateVideo, SaveVideo) with ComfyUI 0.3.64's input and output
   definitions; audio is written with soundfile and video with the ffmpeg command line.

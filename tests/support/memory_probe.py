@@ -1,4 +1,5 @@
-"""Measuring the peak memory of a call on the CPU: every tensor allocation, not the RSS.
+"""Measuring memory on the CPU: the peak of a call (every tensor allocation, not the RSS), and
+the bytes a model's weights take.
 
 ``torch.profiler`` with ``profile_memory`` records each allocation and free of PyTorch's CPU
 allocator in time order; the running sum's maximum is the peak of tensor memory above what was
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 
@@ -28,3 +30,9 @@ def peak_allocated_bytes(fn: Callable[[], object]) -> int:
         current += change
         peak = max(peak, current)
     return peak
+
+
+def weight_bytes(module: nn.Module) -> int:
+    """Bytes of every parameter and buffer of ``module`` (what ComfyUI calls the model size)."""
+    tensors = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
