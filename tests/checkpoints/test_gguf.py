@@ -314,7 +314,8 @@ def test_truncated_file_is_named(converted, tmp_path):
 
 def test_shape_that_disagrees_with_metadata_is_named(snapshots, tmp_path):
     path = _dit(snapshots, tmp_path, changes={"dit_embed_dim": 32, "dit_num_heads": 2})
-    with pytest.raises(GGUFError, match=r"(?s)dit\.gguf.*shape or type mismatches.*backbone.*convert --to gguf"):
+    expected = r"(?s)dit\.gguf.*shape or type mismatches.*backbone.*convert --to gguf"
+    with pytest.raises(GGUFError, match=expected):
         load_generator(path)
 
 
@@ -332,5 +333,6 @@ def test_vocoder_cannot_encode(converted):
 
 def test_text_encoder_without_tokenizer_is_named(converted, tmp_path):
     shutil.copyfile(converted("f16") / "t5_encoder.gguf", tmp_path / "t5_encoder.gguf")
-    with pytest.raises(WeightsError, match=r"(?s)spiece\.model is missing.*hf download audiohacking"):
+    expected = r"(?s)spiece\.model is missing.*hf download audiohacking"
+    with pytest.raises(WeightsError, match=expected):
         load_text_encoder(tmp_path / "t5_encoder.gguf")
