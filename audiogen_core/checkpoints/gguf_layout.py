@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -240,3 +241,26 @@ def stored_type(role: str, key: str, shape: tuple[int, ...], quant: str) -> str:
         and not any(word in lowered for word in ("bias", "norm", "ln_"))
     )
     return quant.upper() if quantized else "F32"
+
+
+def find_gguf_set(folder: Path) -> dict[str, Path] | None:
+    """The three files of audiogen.cpp's set in ``folder`` by role, or None if it holds none.
+
+    The DiT is whichever of dit.gguf, dit_Q8_0.gguf and dit_Q4_0.gguf is there; several at
+    once are ambiguous, and the error says how to pick one. A missing file keeps its published
+    name, so the caller's "not found" names what to download.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or not any(folder.glob(f"*{GGUF_SUFFIX}")):
+        return None
+    variants = [folder / name for name in GENERATOR_FILE_NAMES if (folder / name).is_file()]
+    if len(variants) > 1:
+        raise ValueError(
+            f"{folder} holds {len(variants)} DiT files ({', '.join(p.name for p in variants)}); "
+            "pick one with --generator (or keep one of them in the folder)."
+        )
+    return {
+        "generator": variants[0] if variants else folder / GENERATOR_FILE_NAMES[0],
+        "audio_tokenizer": folder / VOCODER_FILE,
+        "text_encoder": folder / TEXT_ENCODER_FILE,
+    }

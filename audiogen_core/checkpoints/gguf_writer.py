@@ -86,30 +86,66 @@ class _PlannedFile:
     checkpoint: _LazyCheckpoint
 
 
-def output_files(quant: str) -> list[str]:
-    """The files ``convert`` writes for ``quant``, as audiogen.cpp names them."""
-    return [TEXT_ENCODER_FILE, GENERATOR_FILES[quant], VOCODER_FILE, SPIECE_FILE]
+@dataclass
+class GGUFSetPlan:
+    """A checked conversion: what will be written where, before anything is."""
+
+    out_dir: Path
+    files: list[_PlannedFile]
+    copies: list[Path]  # tokenizer files copied beside
+
+    @property
+    def targets(self) -> list[Path]:
+        names = [plan.name for plan in self.files] + [path.name for path in self.copies]
+        return [self.out_dir / name for name in names]
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of tensor data to write (for a progress bar)."""
+        return sum(t.nbytes for plan in self.files for t in plan.tensors)
+
+    def write(self, progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Write the files; ``progress`` gets the number of tensor bytes written so far.
+
+        Each file is written under a temporary folder inside the target folder (the same
+        file system), and all are renamed into place once every one is complete.
+        """
+        gguf = import_gguf()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        done = 0
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(done)
+
+        with _staging(self.out_dir) as stage:
+            for plan in self.files:
+                _write_file(gguf, stage / plan.name, plan, advance)
+                plan.checkpoint.release()
+            for source in self.copies:
+                shutil.copyfile(source, stage / source.name)
+            _refuse_existing(self.out_dir, self.targets)  # nothing appeared meanwhile
+            for path in self.targets:
+                os.replace(stage / path.name, path)
+        return self.targets
 
 
-def write_gguf_set(
+def plan_gguf_set(
     generator_dir: Path,
     text_encoder_dir: Path,
     audio_tokenizer_dir: Path,
     out_dir: Path,
     quant: str,
-    progress: Callable[[int], None] | None = None,
-) -> list[Path]:
-    """Write the set for ``quant`` ("f32", "f16", "q8_0", "q4_0") into ``out_dir``.
-
-    Everything is checked before the first byte is written: the three snapshots (configs,
-    weight files, every tensor the set needs), spiece.model, and that none of the files exists
-    in ``out_dir`` yet. ``progress`` is called with the number of bytes written so far.
-    Returns the written paths.
-    """
+) -> GGUFSetPlan:
+    """Check everything for writing the set for ``quant`` ("f32", "f16", "q8_0", "q4_0") into
+    ``out_dir``: the three snapshots (configs, weight files, every tensor the set needs),
+    spiece.model, and that none of the files exists in ``out_dir`` yet."""
     if quant not in QUANT_CHOICES:
         raise GGUFError(f"unknown quantization {quant!r}: use one of {', '.join(QUANT_CHOICES)}")
-    gguf = import_gguf()
-    plans = [
+    import_gguf()
+    files = [
         _plan_text_encoder(Path(text_encoder_dir)),
         _plan_generator(Path(generator_dir), quant),
         _plan_audio_tokenizer(Path(audio_tokenizer_dir), quant),
@@ -122,53 +158,38 @@ def write_gguf_set(
             f"tokenizer). Download it with: hf download {TEXT_ENCODER.repo_id} {SPIECE_FILE} "
             f"--local-dir {text_encoder_dir}"
         )
-    out_dir = Path(out_dir)
-    targets = [out_dir / plan.name for plan in plans] + [out_dir / p.name for p in copies]
+    plan = GGUFSetPlan(Path(out_dir), files, copies)
+    _refuse_existing(plan.out_dir, plan.targets)
+    return plan
+
+
+def _refuse_existing(out_dir: Path, targets: list[Path]) -> None:
     existing = [path for path in targets if path.exists() or path.is_symlink()]
     # Another DiT variant beside the new one would make the folder ambiguous to load.
+    names = {path.name for path in targets}
     existing += [
         out_dir / name
         for name in GENERATOR_FILE_NAMES
-        if name != plans[1].name and (out_dir / name).exists()
+        if name not in names and (out_dir / name).exists()
     ]
     if existing:
         raise GGUFError(
             f"{out_dir} already holds {', '.join(p.name for p in existing)}; nothing was written. "
             "Choose an empty folder or move those files away first."
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = 0
-
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(done)
-
-    with _staging(out_dir) as stage:
-        for plan in plans:
-            _write_file(gguf, stage / plan.name, plan, advance)
-            plan.checkpoint.release()
-        for source in copies:
-            shutil.copyfile(source, stage / source.name)
-        for path in targets:
-            if path.exists():  # appeared while converting
-                raise GGUFError(f"{path} appeared while converting; nothing was replaced.")
-        for path in targets:
-            os.replace(stage / path.name, path)
-    return targets
 
 
-def total_bytes(
-    generator_dir: Path, text_encoder_dir: Path, audio_tokenizer_dir: Path, quant: str
-) -> int:
-    """Bytes of tensor data ``write_gguf_set`` writes (for a progress bar)."""
-    plans = [
-        _plan_text_encoder(Path(text_encoder_dir)),
-        _plan_generator(Path(generator_dir), quant),
-        _plan_audio_tokenizer(Path(audio_tokenizer_dir), quant),
-    ]
-    return sum(t.nbytes for plan in plans for t in plan.tensors)
+def write_gguf_set(
+    generator_dir: Path,
+    text_encoder_dir: Path,
+    audio_tokenizer_dir: Path,
+    out_dir: Path,
+    quant: str,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
+    """:func:`plan_gguf_set`, then write it; returns the written paths."""
+    plan = plan_gguf_set(generator_dir, text_encoder_dir, audio_tokenizer_dir, out_dir, quant)
+    return plan.write(progress)
 
 
 @contextmanager
