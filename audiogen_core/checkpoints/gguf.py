@@ -42,7 +42,7 @@ from .gguf_layout import (
 )
 from .weights import WeightsError, _mismatch_message, _optional_keys
 
-INSTALL_HINT = 'pip install "gguf>=0.10"'
+INSTALL_HINT = 'pip install "gguf>=0.13"'
 ARCHITECTURE_KEY = "general.architecture"
 # Config values audiogen.cpp's generator file does not carry; none of them changes inference
 # (dropouts, a training-time gradient scale), and the official config.json has these values.
