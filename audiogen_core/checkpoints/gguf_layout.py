@@ -135,6 +135,14 @@ GENERATOR_FILES = {
 }
 GENERATOR_FILE_NAMES = ("dit.gguf", "dit_Q8_0.gguf", "dit_Q4_0.gguf")
 
+# How a loader list recognises each role's file by name (audiogen.cpp's names, and the
+# Makefile's renamed dit.gguf): the header is not read just to fill a list.
+FILE_PATTERNS = {
+    "generator": "dit*.gguf",
+    "text_encoder": "t5*.gguf",
+    "audio_tokenizer": "vocoder*.gguf",
+}
+
 # The multilingual generator is not part of audiogen.cpp's set, whose metadata has no place for
 # the text encoder; a file written from it carries this one extra key (absent = flan-t5).
 TEXT_ENCODER_NAME_KEY = f"{_DIT}text_encoder_name"
