@@ -11,10 +11,9 @@ each row. Two formats are read here, laid out as ggml's ``block_q8_0`` and ``blo
 A layer keeps the file's blocks as they are (a ``uint8`` parameter of shape
 ``(out_features, blocks_per_row * block_bytes)``) on whatever device the model manager puts it,
 and expands them into the input's dtype on the input's device on every call, the way
-``ops.CastOps`` expands fp8 weights. The expansion is two or three vectorised passes over the
-weight (int -> compute dtype, times the block scales); on the CPU it writes into a buffer that
-is reused from call to call, because a fresh allocation of tens of megabytes is returned to the
-system after each call and costs more in page faults than the expansion itself.
+``ops.CastOps`` expands fp8 weights. The expansion is a few vectorised passes over the weight
+(unpacking, int -> compute dtype, times the block scales) into a reused buffer on the CPU
+(see ``expansion``).
 
 :func:`with_quantized_linear` adds this to any ``operations`` namespace (ours or ComfyUI's), so
 partial loading and offloading keep working: a quantized layer is an ordinary module whose only
@@ -24,12 +23,13 @@ weight tensor is the block bytes.
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .expansion import buffer
 
 BLOCK_VALUES = 32  # values per block in both formats
 
@@ -49,35 +49,6 @@ class BlockFormat:
 Q8_0 = BlockFormat("Q8_0", 2 + BLOCK_VALUES)
 Q4_0 = BlockFormat("Q4_0", 2 + BLOCK_VALUES // 2)
 BLOCK_FORMATS = {fmt.name: fmt for fmt in (Q8_0, Q4_0)}
-
-
-class _Scratch(threading.local):
-    """Per-thread reusable CPU buffers, one per dtype, grown to the largest request."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[torch.dtype, Tensor] = {}
-
-    def take(self, numel: int, dtype: torch.dtype) -> Tensor:
-        buffer = self.buffers.get(dtype)
-        if buffer is None or buffer.numel() < numel:
-            self.buffers.pop(dtype, None)  # free the old one before allocating the larger
-            # An ordinary tensor even when first asked for under inference_mode: an inference
-            # tensor could not be written to later outside it.
-            with torch.inference_mode(False):
-                buffer = torch.empty(numel, dtype=dtype)
-            self.buffers[dtype] = buffer
-        return buffer[:numel]
-
-
-_scratch = _Scratch()
-
-
-def _buffer(numel: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Room for an expanded weight. Reused on the CPU, unless autograd could keep it: then a
-    later layer overwriting it would corrupt the saved tensor."""
-    if device.type == "cpu" and not torch.is_grad_enabled():
-        return _scratch.take(numel, dtype)
-    return torch.empty(numel, dtype=dtype, device=device)
 
 
 def dequantize(
@@ -109,7 +80,7 @@ def dequantize(
     if fmt is Q8_0:
         values.copy_(payload.view(torch.int8))
     elif fmt is Q4_0:
-        nibbles = _nibble_buffer(numel, blocks.device).view(-1, BLOCK_VALUES)
+        nibbles = buffer(numel, torch.uint8, blocks.device).view(-1, BLOCK_VALUES)
         torch.bitwise_and(payload, 15, out=nibbles[:, : BLOCK_VALUES // 2])
         torch.bitwise_right_shift(payload, 4, out=nibbles[:, BLOCK_VALUES // 2 :])
         signed = nibbles.view(torch.int8)
@@ -121,12 +92,6 @@ def dequantize(
     # scale fits float32's 24-bit mantissa); in bfloat16 the scale is rounded to 8 bits first.
     values.mul_(scale)
     return out.view(shape)
-
-
-def _nibble_buffer(numel: int, device: torch.device) -> Tensor:
-    if device.type == "cpu" and not torch.is_grad_enabled():
-        return _scratch.take(numel, torch.uint8)
-    return torch.empty(numel, dtype=torch.uint8, device=device)
 
 
 def _cast(tensor: Tensor | None, like: Tensor) -> Tensor | None:
@@ -147,7 +112,7 @@ class QuantizedLinearMixin:
         """The weight in ``like``'s dtype on ``like``'s device."""
         blocks = self.weight.to(like.device, non_blocking=True)
         numel = self.block_shape[0] * self.block_shape[1]
-        out = _buffer(numel, like.dtype, like.device)
+        out = buffer(numel, like.dtype, like.device)
         return dequantize(blocks, self.block_format, self.block_shape, like.dtype, out)
 
 

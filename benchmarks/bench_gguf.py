@@ -1,0 +1,207 @@
+"""GGUF (Q8_0 / Q4_0) against plain and fp8 weight storage at full size: memory and step time.
+
+    python benchmarks/bench_gguf.py --snapshots WEIGHTS --work GGUF_DIR [--memory] [--ab]
+
+``WEIGHTS`` holds the three official snapshots (random full-size ones from
+``full_size_snapshots.py`` do: only the values differ). The Q8_0 and Q4_0 sets are written into
+``GGUF_DIR/q8_0`` and ``GGUF_DIR/q4_0`` by the package's ``convert`` (timed) unless already
+there. flan-t5's ``spiece.model`` is part of the set; where the snapshot has none (the random
+ones do not), a small stand-in is trained so that the set is complete: the benchmark's prompt is
+tokenized with the snapshot's tokenizer.json either way.
+
+``--memory``: one fresh process per storage choice runs a 10 s scene in the command line's
+order (one model at a time) through ``bench_generate.py``; its peak RSS is the run's.
+
+``--ab``: one process holds the generators (plain weights in the compute dtype, fp8_e4m3fn
+storage, Q8_0, Q4_0) and times single sampling steps (one DiT evaluation on the doubled
+guidance batch, 250 frames) round by round, the order rotated each round, so that every
+variant sees the same moments of a shared machine. Ratios are taken within each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+PROMPT = "<|caption|> A dog barks twice in a rainy street while a man speaks calmly."
+QUANTS = ("q8_0", "q4_0")
+DIT_FILES = {"q8_0": "dit_Q8_0.gguf", "q4_0": "dit_Q4_0.gguf"}
+
+
+def _text_encoder_with_spiece(snapshots: Path, work: Path) -> Path:
+    """The snapshot's flan-t5 folder, or a view of it (links) with a stand-in spiece.model."""
+    source = snapshots / "flan-t5-large"
+    if (source / "spiece.model").is_file():
+        return source
+    view = work / "flan-t5-large"
+    view.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if not (view / item.name).exists():
+            (view / item.name).symlink_to(item.resolve())
+    if not (view / "spiece.model").is_file():
+        import io
+
+        import sentencepiece
+
+        model = io.BytesIO()
+        corpus = [PROMPT, "A woman sings softly over a piano.", "Thunder rolls, rain falls."]
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(corpus * 50),
+            model_writer=model,
+            vocab_size=60,
+            hard_vocab_limit=False,
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            minloglevel=2,
+        )
+        (view / "spiece.model").write_bytes(model.getvalue())
+    return view
+
+
+def prepare(snapshots: Path, work: Path) -> dict:
+    """Write the Q8_0 and Q4_0 sets (timed) unless they are there."""
+    from audiogen_core.checkpoints.gguf_writer import plan_gguf_set
+
+    text_encoder = _text_encoder_with_spiece(snapshots, work)
+    timings = {}
+    for quant in QUANTS:
+        out = work / quant
+        if (out / DIT_FILES[quant]).is_file():
+            continue
+        plan = plan_gguf_set(
+            snapshots / "Dasheng-AudioGen",
+            text_encoder,
+            snapshots / "dashengtokenizer",
+            out,
+            quant,
+        )
+        start = time.perf_counter()
+        plan.write()
+        timings[quant] = round(time.perf_counter() - start, 1)
+        sizes = {p.name: round(p.stat().st_size / 2**30, 3) for p in out.iterdir()}
+        print(f"convert {quant}: {timings[quant]} s, GiB {sizes}", file=sys.stderr, flush=True)
+    return timings
+
+
+def memory(snapshots: Path, work: Path, dtype: str, steps: int) -> list[dict]:
+    """Peak RSS of a full 10 s run per storage choice, each in a fresh process."""
+    runs = [
+        ("q8_0", work / "q8_0", "default"),
+        ("q4_0", work / "q4_0", "default"),
+        ("fp8_e4m3fn", snapshots, "fp8_e4m3fn"),
+    ]
+    results = []
+    for name, model_dir, weight_dtype in runs:
+        command = [
+            sys.executable,
+            str(HERE / "bench_generate.py"),
+            "--child",
+            "ours",
+            "--child-dtype",
+            dtype,
+            "--model-dir",
+            str(model_dir),
+            "--steps",
+            str(steps),
+            "--seconds",
+            "10",
+            "--weight-dtype",
+            weight_dtype,
+        ]
+        print(f"memory: {name}", file=sys.stderr, flush=True)
+        out = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["storage"] = name
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    return results
+
+
+def ab(snapshots: Path, work: Path, dtype_name: str, rounds: int, variants: list[str]) -> dict:
+    """Seconds per sampling step of each variant, interleaved round by round."""
+    import torch
+
+    from audiogen_core.checkpoints.weights import load_generator, load_text_encoder
+    from audiogen_core.pipeline import AudioGenPipeline
+    from audiogen_core.runtime.devices import DTYPE_NAMES
+
+    dtype = DTYPE_NAMES[dtype_name]
+    pipe = AudioGenPipeline(
+        text_encoder=load_text_encoder(work / "q8_0" / "t5_encoder.gguf", "cpu", dtype)
+    )
+    text = pipe.encode_text(PROMPT)
+    pipe.text_encoder = None
+    gc.collect()
+    sources = {
+        "plain": (snapshots / "Dasheng-AudioGen", None),
+        "fp8_e4m3fn": (snapshots / "Dasheng-AudioGen", torch.float8_e4m3fn),
+        "q8_0": (work / "q8_0" / DIT_FILES["q8_0"], None),
+        "q4_0": (work / "q4_0" / DIT_FILES["q4_0"], None),
+    }
+    pipes, conds = {}, {}
+    for name in variants:
+        path, weight_dtype = sources[name]
+        start = time.perf_counter()
+        generator = load_generator(path, "cpu", dtype, weight_dtype=weight_dtype)
+        pipes[name] = AudioGenPipeline(generator=generator)
+        conds[name] = pipes[name].condition(text)
+        print(f"loaded {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_index in range(rounds + 1):  # round 0 warms up and is not counted
+        shift = round_index % len(variants)
+        for name in variants[shift:] + variants[:shift]:
+            start = time.perf_counter()
+            pipes[name].sample(conds[name], seed=0, steps=1, duration_s=10.0)
+            seconds = time.perf_counter() - start
+            if round_index:
+                times[name].append(round(seconds, 2))
+            print(f"round {round_index} {name}: {seconds:.2f} s", file=sys.stderr, flush=True)
+    base = times.get("plain")
+    summary = {}
+    for name, values in times.items():
+        row = {"seconds": values, "median": statistics.median(values)}
+        if base:
+            row["ratio_to_plain_per_round"] = [round(v / b, 3) for v, b in zip(values, base)]
+            row["median_ratio"] = statistics.median(row["ratio_to_plain_per_round"])
+        summary[name] = row
+    return {"dtype": dtype_name, "threads": torch.get_num_threads(), "steps": summary}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--snapshots", type=Path, required=True, help="the three snapshots")
+    parser.add_argument("--work", type=Path, required=True, help="where the GGUF sets go")
+    parser.add_argument("--memory", action="store_true", help="peak RSS per storage choice")
+    parser.add_argument("--memory-steps", type=int, default=2)
+    parser.add_argument("--ab", action="store_true", help="interleaved step times")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32", "fp16"])
+    parser.add_argument(
+        "--variants", nargs="+", default=["plain", "fp8_e4m3fn", "q8_0", "q4_0"]
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    results = {"convert_seconds": prepare(args.snapshots, args.work)}
+    if args.memory:
+        results["memory"] = memory(args.snapshots, args.work, args.dtype, args.memory_steps)
+    if args.ab:
+        results["ab"] = ab(args.snapshots, args.work, args.dtype, args.rounds, args.variants)
+    text = json.dumps(results, indent=1)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
