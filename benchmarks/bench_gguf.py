@@ -12,6 +12,10 @@ tokenized with the snapshot's tokenizer.json either way.
 ``--memory``: one fresh process per storage choice runs a 10 s scene in the command line's
 order (one model at a time) through ``bench_generate.py``; its peak RSS is the run's.
 
+``--accuracy``: the difference of the final latent against fp32 on the golden generation cases
+(tiny random-weight models, as ``bench_weight_dtypes.py`` reports it for fp8), with the DiT
+written in audiogen.cpp's layout as F16, Q8_0 and Q4_0, computed in fp32 and in bf16.
+
 ``--ab``: one process holds the generators (plain weights in the compute dtype, fp8_e4m3fn
 storage, Q8_0, Q4_0) and times single sampling steps (one DiT evaluation on the doubled
 guidance batch, 250 frames) round by round, the order rotated each round, so that every
@@ -172,10 +176,64 @@ def ab(snapshots: Path, work: Path, dtype_name: str, rounds: int, variants: list
     for name, values in times.items():
         row = {"seconds": values, "median": statistics.median(values)}
         if base:
-            row["ratio_to_plain_per_round"] = [round(v / b, 3) for v, b in zip(values, base)]
+            row["ratio_to_plain_per_round"] = [
+                round(v / b, 3) for v, b in zip(values, base, strict=True)
+            ]
             row["median_ratio"] = statistics.median(row["ratio_to_plain_per_round"])
         summary[name] = row
     return {"dtype": dtype_name, "threads": torch.get_num_threads(), "steps": summary}
+
+
+def accuracy() -> list[dict]:
+    """Max abs latent error / largest fp32 value per golden case, quantization and compute."""
+    import dataclasses
+    import tempfile
+
+    import torch
+
+    sys.path.insert(0, str(HERE.parent / "tests" / "support"))
+    from bench_weight_dtypes import GOLDEN, _generate
+    from gguf_files import write_dit
+    from golden_io import load_case
+    from safetensors.torch import save_file
+
+    from audiogen_core.checkpoints.weights import load_generator
+
+    rows = []
+    for path in sorted(GOLDEN.glob("case_c*_generate_*.safetensors")):
+        case = load_case(path)
+        reference, lengths = _generate(case, torch.float32, None)
+        scale = float(reference.abs().max())
+        args = case.meta["non_tensor_args"]
+        with tempfile.TemporaryDirectory() as tmp:
+            snapshot = Path(tmp)
+            (snapshot / "config.json").write_text(json.dumps(case.meta["generator_config"]))
+            save_file(dict(case.weights), str(snapshot / "model.safetensors"))
+            for quant in ("f16", "q8_0", "q4_0"):
+                dit = write_dit(snapshot, snapshot / f"{quant}.gguf", quant)
+                for compute_name, compute in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+                    model = load_generator(dit, "cpu", compute)
+                    with torch.inference_mode():
+                        cond = model.condition(case.inputs["t5_hidden"], case.inputs["t5_mask"])
+                        cond = dataclasses.replace(cond, latent_lengths=lengths)
+                        latent = model.sample(
+                            cond,
+                            case.inputs["noise"],
+                            steps=args["num_steps"],
+                            guidance=args["guidance_scale"],
+                            sway=args["sway_sampling_coef"],
+                        )
+                    error = float((latent.float() - reference).abs().max())
+                    row = {
+                        "case": case.name,
+                        "gguf": quant,
+                        "compute": compute_name,
+                        "max_abs": round(error, 4),
+                        "relative": round(error / scale, 4),
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,15 +242,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, required=True, help="where the GGUF sets go")
     parser.add_argument("--memory", action="store_true", help="peak RSS per storage choice")
     parser.add_argument("--memory-steps", type=int, default=2)
+    parser.add_argument("--accuracy", action="store_true", help="golden-case latent errors")
     parser.add_argument("--ab", action="store_true", help="interleaved step times")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32", "fp16"])
-    parser.add_argument(
-        "--variants", nargs="+", default=["plain", "fp8_e4m3fn", "q8_0", "q4_0"]
-    )
+    parser.add_argument("--variants", nargs="+", default=["plain", "fp8_e4m3fn", "q8_0", "q4_0"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     results = {"convert_seconds": prepare(args.snapshots, args.work)}
+    if args.accuracy:
+        results["accuracy"] = accuracy()
     if args.memory:
         results["memory"] = memory(args.snapshots, args.work, args.dtype, args.memory_steps)
     if args.ab:
