@@ -35,6 +35,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 PROMPT = "<|caption|> A dog barks twice in a rainy street while a man speaks calmly."
 QUANTS = ("q8_0", "q4_0")
@@ -132,7 +133,39 @@ def memory(snapshots: Path, work: Path, dtype: str, steps: int) -> list[dict]:
     return results
 
 
-def ab(snapshots: Path, work: Path, dtype_name: str, rounds: int, variants: list[str]) -> dict:
+def _shallow_generator(work: Path, depth: int) -> tuple[Path, dict[str, Path]]:
+    """A random generator of the official widths with ``depth`` DiT blocks, as safetensors and
+    as Q8_0 / Q4_0 GGUF (audiogen.cpp's layout): every block is one of the full model's, so
+    the per-step ratios are the full model's at a fraction of the time and memory."""
+    import torch
+    from generator_sizes import official_generator_config
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, str(HERE.parent / "tests" / "support"))
+    from gguf_files import write_dit
+
+    from audiogen_core.models.generator import DashengAudioGenerator
+
+    folder = work / f"depth{depth}" / "Dasheng-AudioGen"
+    if not (folder / "model.safetensors").is_file():
+        config = {**official_generator_config(), "dit_depth": depth}
+        torch.manual_seed(0)
+        model = DashengAudioGenerator.from_config(config)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if v.numel()}
+        save_file(state, str(folder / "model.safetensors"))
+        (folder / "config.json").write_text(json.dumps(config))
+    files = {}
+    for quant in QUANTS:
+        files[quant] = folder.parent / DIT_FILES[quant]
+        if not files[quant].is_file():
+            write_dit(folder, files[quant], quant)
+    return folder, files
+
+
+def ab(
+    snapshots: Path, work: Path, dtype_name: str, rounds: int, variants: list[str], depth: int
+) -> dict:
     """Seconds per sampling step of each variant, interleaved round by round."""
     import torch
 
@@ -147,11 +180,15 @@ def ab(snapshots: Path, work: Path, dtype_name: str, rounds: int, variants: list
     text = pipe.encode_text(PROMPT)
     pipe.text_encoder = None
     gc.collect()
+    generator = snapshots / "Dasheng-AudioGen"
+    files = {quant: work / quant / DIT_FILES[quant] for quant in QUANTS}
+    if depth:
+        generator, files = _shallow_generator(work, depth)
     sources = {
-        "plain": (snapshots / "Dasheng-AudioGen", None),
-        "fp8_e4m3fn": (snapshots / "Dasheng-AudioGen", torch.float8_e4m3fn),
-        "q8_0": (work / "q8_0" / DIT_FILES["q8_0"], None),
-        "q4_0": (work / "q4_0" / DIT_FILES["q4_0"], None),
+        "plain": (generator, None),
+        "fp8_e4m3fn": (generator, torch.float8_e4m3fn),
+        "q8_0": (files["q8_0"], None),
+        "q4_0": (files["q4_0"], None),
     }
     pipes, conds = {}, {}
     for name in variants:
@@ -181,7 +218,12 @@ def ab(snapshots: Path, work: Path, dtype_name: str, rounds: int, variants: list
             ]
             row["median_ratio"] = statistics.median(row["ratio_to_plain_per_round"])
         summary[name] = row
-    return {"dtype": dtype_name, "threads": torch.get_num_threads(), "steps": summary}
+    return {
+        "dtype": dtype_name,
+        "dit_depth": depth or 32,
+        "threads": torch.get_num_threads(),
+        "steps": summary,
+    }
 
 
 def accuracy() -> list[dict]:
@@ -245,6 +287,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy", action="store_true", help="golden-case latent errors")
     parser.add_argument("--ab", action="store_true", help="interleaved step times")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=0,
+        help="time a random generator of the official widths with this many DiT blocks "
+        "instead of the full one (0: the full generator from --snapshots)",
+    )
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp32", "fp16"])
     parser.add_argument("--variants", nargs="+", default=["plain", "fp8_e4m3fn", "q8_0", "q4_0"])
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -255,7 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.memory:
         results["memory"] = memory(args.snapshots, args.work, args.dtype, args.memory_steps)
     if args.ab:
-        results["ab"] = ab(args.snapshots, args.work, args.dtype, args.rounds, args.variants)
+        results["ab"] = ab(
+            args.snapshots, args.work, args.dtype, args.rounds, args.variants, args.depth
+        )
     text = json.dumps(results, indent=1)
     print(text)
     if args.json:

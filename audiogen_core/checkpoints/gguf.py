@@ -118,11 +118,6 @@ class GGUFCheckpoint:
     metadata: dict[str, Any]
     tensors: dict[str, GGUFTensor]
 
-    @property
-    def quantized(self) -> bool:
-        """Whether any tensor is stored in GGML blocks."""
-        return any(t.quantized for t in self.tensors.values())
-
     def config(self) -> dict[str, Any]:
         """The config.json the official snapshot would have, rebuilt from the metadata."""
         values = {

@@ -150,6 +150,12 @@ def with_quantized_linear(operations):
         def forward(self, x: Tensor) -> Tensor:
             if self.block_format is None:
                 return super().forward(x)
+            if getattr(self, "weight_function", None) or getattr(self, "bias_function", None):
+                # ComfyUI's weight patches (LoRA and the like) apply to float weights.
+                raise NotImplementedError(
+                    "weight patches (LoRA) on GGUF-quantized layers are not supported; load "
+                    "the safetensors or F16 weights to patch them"
+                )
             return F.linear(x, self.expanded_weight(x), _cast(self.bias, x))
 
     name = getattr(operations, "__name__", "operations")
