@@ -36,6 +36,7 @@ from .gguf_layout import (
     FLOAT_TYPES,
     LAYOUT_BY_ARCHITECTURE,
     LAYOUTS,
+    T5_MODEL_TYPE_KEY,
     TEXT_ENCODER_NAME_KEY,
     GGUFLayout,
     official_key,
@@ -133,7 +134,9 @@ class GGUFCheckpoint:
             return config
         if role == "audio_tokenizer":
             return {**_AUDIO_TOKENIZER_DEFAULTS, **values}
-        family = "mt5" if values["vocab_size"] >= _MT5_MIN_VOCAB else "t5"
+        family = self.metadata.get(T5_MODEL_TYPE_KEY) or (
+            "mt5" if values["vocab_size"] >= _MT5_MIN_VOCAB else "t5"
+        )
         return {**_TEXT_ENCODER_DEFAULTS, "model_type": family, **values}
 
     def load_into(

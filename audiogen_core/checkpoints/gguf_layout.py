@@ -143,9 +143,12 @@ FILE_PATTERNS = {
     "audio_tokenizer": "vocoder*.gguf",
 }
 
-# The multilingual generator is not part of audiogen.cpp's set, whose metadata has no place for
-# the text encoder; a file written from it carries this one extra key (absent = flan-t5).
+# The multilingual checkpoint is not part of audiogen.cpp's set, whose metadata says neither
+# which text encoder a DiT was trained with nor whether a T5 file is flan-t5 or mt5. Files
+# written from it carry one extra key each (absent: the English checkpoint), so the pairing
+# check works; the English files stay exactly audiogen.cpp's.
 TEXT_ENCODER_NAME_KEY = f"{_DIT}text_encoder_name"
+T5_MODEL_TYPE_KEY = "t5enc.model_type"
 
 # --------------------------------------------------------------------------- tensor names
 

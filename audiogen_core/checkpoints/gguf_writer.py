@@ -35,6 +35,7 @@ from .gguf_layout import (
     QUANT_BLOCK,
     QUANT_CHOICES,
     SPIECE_FILE,
+    T5_MODEL_TYPE_KEY,
     TEXT_ENCODER_FILE,
     TEXT_ENCODER_NAME_KEY,
     VOCODER_FILE,
@@ -50,6 +51,7 @@ from .weights import (
     generator_text_encoder_family,
     read_config,
     safetensors_files,
+    text_encoder_family,
     text_encoder_kind,
 )
 
@@ -257,9 +259,10 @@ def _plan_text_encoder(folder: Path) -> _PlannedFile:
     checkpoint = _LazyCheckpoint(safetensors_files(folder))
     layout = LAYOUTS["text_encoder"]
     tensors = _tensor_plan("text_encoder", checkpoint, "f32", folder, int(config["num_layers"]))
-    return _PlannedFile(
-        TEXT_ENCODER_FILE, layout, _metadata(layout, config, folder), tensors, checkpoint
-    )
+    metadata = _metadata(layout, config, folder)
+    if text_encoder_family(config) != "t5":
+        metadata.append((T5_MODEL_TYPE_KEY, "string", "mt5"))
+    return _PlannedFile(TEXT_ENCODER_FILE, layout, metadata, tensors, checkpoint)
 
 
 def _plan_audio_tokenizer(folder: Path, quant: str) -> _PlannedFile:

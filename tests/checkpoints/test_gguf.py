@@ -336,3 +336,22 @@ def test_text_encoder_without_tokenizer_is_named(converted, tmp_path):
     expected = r"(?s)spiece\.model is missing.*hf download audiohacking"
     with pytest.raises(WeightsError, match=expected):
         load_text_encoder(tmp_path / "t5_encoder.gguf")
+
+
+def test_multilingual_set_keeps_its_pairing(tiny_model_dir, tmp_path):
+    """audiogen.cpp's format cannot say mt5; the two extra keys do, and pairing still works."""
+    from audiogen_core.checkpoints.weights import check_folder_pairing
+
+    out = tmp_path / "gguf"
+    write_gguf_set(
+        tiny_model_dir / "Dasheng-AudioGen-Multilingual",
+        tiny_model_dir / "mt5-large",
+        tiny_model_dir / "dashengtokenizer",
+        out,
+        "q8_0",
+    )
+    check_folder_pairing(out / "dit_Q8_0.gguf", out / "t5_encoder.gguf")
+    assert load_generator(out / "dit_Q8_0.gguf").text_encoder_family == "mt5"
+    assert load_text_encoder(out / "t5_encoder.gguf").family == "mt5"
+    with pytest.raises(WeightsError, match="trained with google/flan-t5-large"):
+        check_folder_pairing(tiny_model_dir / "Dasheng-AudioGen", out / "t5_encoder.gguf")
