@@ -16,6 +16,13 @@ order (one model at a time) through ``bench_generate.py``; its peak RSS is the r
 (tiny random-weight models, as ``bench_weight_dtypes.py`` reports it for fp8), with the DiT
 written in audiogen.cpp's layout as F16, Q8_0 and Q4_0, computed in fp32 and in bf16.
 
+``--layers``: the Linear layers of one full-size DiT block, each timed on its own (one thread,
+thread CPU time, so other jobs on the machine hardly move the figures) with plain weights in the
+compute dtype, fp8_e4m3fn storage, Q8_0 and Q4_0, at the token counts of a 10 s scene with
+guidance (500 rows; 2 for the time modulation, 80 for the cross-attention keys and values).
+Their sum per block bounds the step-time ratio from above: attention, norms and the rest cost
+the same with every storage and are left out.
+
 ``--ab``: one process holds the generators (plain weights in the compute dtype, fp8_e4m3fn
 storage, Q8_0, Q4_0) and times single sampling steps (one DiT evaluation on the doubled
 guidance batch, 250 frames) round by round, the order rotated each round, so that every
@@ -198,25 +205,34 @@ def ab(
         pipes[name] = AudioGenPipeline(generator=generator)
         conds[name] = pipes[name].condition(text)
         print(f"loaded {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    # Wall seconds, and CPU seconds of this process (all its threads): on a machine shared
+    # with other jobs the CPU time is the steadier measure of the work a step does.
+    times: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in variants}
     for round_index in range(rounds + 1):  # round 0 warms up and is not counted
         shift = round_index % len(variants)
         for name in variants[shift:] + variants[:shift]:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             pipes[name].sample(conds[name], seed=0, steps=1, duration_s=10.0)
-            seconds = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             if round_index:
-                times[name].append(round(seconds, 2))
-            print(f"round {round_index} {name}: {seconds:.2f} s", file=sys.stderr, flush=True)
-    base = times.get("plain")
+                times[name]["wall"].append(round(wall, 2))
+                times[name]["cpu"].append(round(cpu, 2))
+            print(
+                f"round {round_index} {name}: {wall:.2f} s wall, {cpu:.2f} s cpu",
+                file=sys.stderr,
+                flush=True,
+            )
     summary = {}
-    for name, values in times.items():
-        row = {"seconds": values, "median": statistics.median(values)}
-        if base:
-            row["ratio_to_plain_per_round"] = [
-                round(v / b, 3) for v, b in zip(values, base, strict=True)
-            ]
-            row["median_ratio"] = statistics.median(row["ratio_to_plain_per_round"])
+    for name, measured in times.items():
+        row = {}
+        for kind, values in measured.items():
+            row[kind] = values
+            row[f"median_{kind}"] = statistics.median(values)
+            base = times.get("plain", {}).get(kind)
+            if base:
+                ratios = [round(v / b, 3) for v, b in zip(values, base, strict=True)]
+                row[f"{kind}_ratio_to_plain_per_round"] = ratios
+                row[f"median_{kind}_ratio"] = statistics.median(ratios)
         summary[name] = row
     return {
         "dtype": dtype_name,
@@ -278,6 +294,73 @@ def accuracy() -> list[dict]:
     return rows
 
 
+def layers(dtype_name: str, repeats: int = 5) -> dict:
+    """Thread CPU seconds of each Linear of one DiT block per storage, and the block sums."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from generator_sizes import official_generator_config
+
+    sys.path.insert(0, str(HERE.parent / "tests" / "support"))
+    import gguf
+
+    from audiogen_core.models.dit import LayerFusionDiT
+    from audiogen_core.models.ops import CastOps, PlainOps
+    from audiogen_core.models.quantized import BLOCK_FORMATS, hold_blocks, with_quantized_linear
+    from audiogen_core.runtime.devices import DTYPE_NAMES
+
+    torch.set_num_threads(1)
+    dtype = DTYPE_NAMES[dtype_name]
+    config = {**official_generator_config(), "dit_depth": 3}  # in, mid and out block
+    with torch.device("meta"):
+        dit = LayerFusionDiT.from_config(config, PlainOps)
+    block = dit.out_blocks[0]  # the out blocks also have the skip projection
+    rows = {"adaln.time_ada": 2, "cross_attn.to_k": 80, "cross_attn.to_v": 80}
+
+    def cpu_seconds(fn) -> float:
+        fn()
+        runs = []
+        for _ in range(repeats):
+            start = time.thread_time()
+            fn()
+            runs.append(time.thread_time() - start)
+        return statistics.median(runs)
+
+    table, totals = [], {}
+    with torch.inference_mode():
+        for name, module in block.named_modules():
+            if not isinstance(module, torch.nn.Linear):
+                continue
+            tokens = rows.get(name, 500)
+            x = torch.randn(tokens, module.in_features, dtype=dtype)
+            weight = torch.randn(module.out_features, module.in_features) * 0.02
+            row = {
+                "layer": name,
+                "shape": [module.out_features, module.in_features],
+                "rows": tokens,
+            }
+            plain = weight.to(dtype)
+            row["plain"] = cpu_seconds(lambda x=x, w=plain: F.linear(x, w))
+            fp8 = CastOps.Linear(module.in_features, module.out_features, bias=False)
+            fp8.weight.data = weight.to(torch.float8_e4m3fn)
+            row["fp8_e4m3fn"] = cpu_seconds(lambda x=x, layer=fp8: layer(x))
+            # torch's own float8 cast, as CastOps expanded fp8 weights before
+            stored = fp8.weight
+            row["fp8_torch_cast"] = cpu_seconds(lambda x=x, w=stored: F.linear(x, w.to(x.dtype)))
+            for quant in QUANTS:
+                ops = with_quantized_linear(CastOps)
+                layer = ops.Linear(module.in_features, module.out_features, bias=False)
+                kind = gguf.GGMLQuantizationType[quant.upper()]
+                blocks = torch.from_numpy(gguf.quants.quantize(weight.numpy(), kind))
+                hold_blocks(layer, blocks, BLOCK_FORMATS[quant.upper()])
+                row[quant] = cpu_seconds(lambda x=x, layer=layer: layer(x))
+            table.append(row)
+            for key in ("plain", "fp8_e4m3fn", "fp8_torch_cast", *QUANTS):
+                totals[key] = totals.get(key, 0.0) + row[key]
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    ratios = {key: round(value / totals["plain"], 3) for key, value in totals.items()}
+    return {"dtype": dtype_name, "layers": table, "block_seconds": totals, "ratio": ratios}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=Path, required=True, help="the three snapshots")
@@ -285,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", action="store_true", help="peak RSS per storage choice")
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument("--accuracy", action="store_true", help="golden-case latent errors")
+    parser.add_argument("--layers", action="store_true", help="per-layer CPU time per storage")
     parser.add_argument("--ab", action="store_true", help="interleaved step times")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
@@ -303,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
         results["accuracy"] = accuracy()
     if args.memory:
         results["memory"] = memory(args.snapshots, args.work, args.dtype, args.memory_steps)
+    if args.layers:
+        results["layers"] = layers(args.dtype)
     if args.ab:
         results["ab"] = ab(
             args.snapshots, args.work, args.dtype, args.rounds, args.variants, args.depth
