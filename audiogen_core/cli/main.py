@@ -1,5 +1,6 @@
 """Headless entry point: ``python -m audiogen_core generate``, ``batch``, ``view``,
-``download`` and ``convert`` (one module each; the options they share are declared in ``arguments``).
+``download`` and ``convert`` (one module each; the options they share are declared in
+``arguments``).
 
 Errors a user can fix (missing weights, bad prompt, bad arguments, an output file that cannot
 be written) are printed as one clear ``error:`` line with exit status 2, never as a traceback,
