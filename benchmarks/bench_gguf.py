@@ -176,7 +176,7 @@ def ab(
     """Seconds per sampling step of each variant, interleaved round by round."""
     import torch
 
-    from audiogen_core.checkpoints.weights import load_generator, load_text_encoder
+    from audiogen_core.checkpoints import load_generator, load_text_encoder
     from audiogen_core.pipeline import AudioGenPipeline
     from audiogen_core.runtime.devices import DTYPE_NAMES
 
@@ -255,7 +255,7 @@ def accuracy() -> list[dict]:
     from golden_io import load_case
     from safetensors.torch import save_file
 
-    from audiogen_core.checkpoints.weights import load_generator
+    from audiogen_core.checkpoints import load_generator
 
     rows = []
     for path in sorted(GOLDEN.glob("case_c*_generate_*.safetensors")):

@@ -24,8 +24,6 @@ import json
 import os
 from pathlib import Path
 
-from audiogen_core.checkpoints.gguf_layout import FILE_PATTERNS
-from audiogen_core.checkpoints.gguf_loaders import GGUF_REPO
 from audiogen_core.checkpoints import (
     DEFAULT_MODEL_DIR_ENV,
     MULTILINGUAL_SNAPSHOTS,
@@ -34,6 +32,8 @@ from audiogen_core.checkpoints import (
     WeightsError,
     download_command,
 )
+from audiogen_core.checkpoints.gguf_layout import FILE_PATTERNS
+from audiogen_core.checkpoints.gguf_loaders import GGUF_REPO
 
 from . import comfy_compat
 

@@ -31,6 +31,7 @@ from torch import nn
 from ..models.derived_buffers import reset_derived_buffers
 from ..models.ops import to_storage
 from ..models.quantized import BLOCK_FORMATS, QuantizedLinearMixin, dequantize, hold_blocks
+from .errors import WeightsError
 from .gguf_layout import (
     BLOCK_TYPES,
     FLOAT_TYPES,
@@ -41,7 +42,7 @@ from .gguf_layout import (
     GGUFLayout,
     official_key,
 )
-from .weights import WeightsError, _mismatch_message, _optional_keys
+from .state_dict import mismatch_message, optional_keys
 
 INSTALL_HINT = 'pip install "gguf>=0.13"'
 ARCHITECTURE_KEY = "general.architecture"
@@ -181,7 +182,7 @@ class GGUFCheckpoint:
         self, model: nn.Module, expected: Mapping[str, torch.Tensor], extra: Mapping
     ) -> None:
         available = set(self.tensors) | set(extra)
-        optional = _optional_keys(model)
+        optional = optional_keys(model)
         missing = sorted(k for k in expected if k not in available and k not in optional)
         unexpected = sorted(k for k in available if k not in expected)
         mismatched = []
@@ -192,7 +193,7 @@ class GGUFCheckpoint:
             elif key in self.tensors and not expected[key].is_floating_point():
                 mismatched.append(f"{key}: file holds floats, model needs integers")
         if missing or unexpected or mismatched:
-            message = _mismatch_message(str(self.path), missing, unexpected, mismatched)
+            message = mismatch_message(str(self.path), missing, unexpected, mismatched)
             raise GGUFError(
                 message.replace("config.json", "metadata").split("\nMake sure")[0]
                 + "\nThe file does not match its own metadata: it is damaged or was written by "

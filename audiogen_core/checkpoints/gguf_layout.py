@@ -254,6 +254,12 @@ def stored_type(role: str, key: str, shape: tuple[int, ...], quant: str) -> str:
     return quant.upper() if quantized else "F32"
 
 
+def is_gguf(path: Path) -> bool:
+    """A ``.gguf`` file (audiogen.cpp's format) rather than a snapshot folder."""
+    path = Path(path)
+    return path.suffix.lower() == GGUF_SUFFIX and not path.is_dir()
+
+
 def find_gguf_set(folder: Path) -> dict[str, Path] | None:
     """The three files of audiogen.cpp's set in ``folder`` by role, or None if it holds none.
 

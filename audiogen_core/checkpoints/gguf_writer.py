@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..models.generator import generator_text_encoder_family
 from ..models.ops import to_storage
+from .config import read_config
 from .gguf import GGUFError, import_gguf
 from .gguf_layout import (
     GENERATOR_FILE_NAMES,
@@ -43,17 +45,15 @@ from .gguf_layout import (
     gguf_tensor_names,
     stored_type,
 )
-from .weights import (
+from .safetensors import SafetensorsCheckpoint
+from .snapshots import (
     AUDIO_TOKENIZER,
     GENERATOR,
     TEXT_ENCODER,
-    _LazyCheckpoint,
-    generator_text_encoder_family,
-    read_config,
-    safetensors_files,
     text_encoder_family,
     text_encoder_kind,
 )
+from .weight_files import safetensors_files
 
 _NUMPY = {"F32": np.float32, "F16": np.float16}
 _BLOCK_BYTES = {"Q8_0": 34, "Q4_0": 18}
@@ -85,7 +85,7 @@ class _PlannedFile:
     layout: GGUFLayout
     metadata: list[tuple[str, str, object]]  # (key, kind, value) in writing order
     tensors: list[_PlannedTensor]
-    checkpoint: _LazyCheckpoint
+    checkpoint: SafetensorsCheckpoint
 
 
 @dataclass
@@ -125,7 +125,6 @@ class GGUFSetPlan:
         with _staging(self.out_dir) as stage:
             for plan in self.files:
                 _write_file(gguf, stage / plan.name, plan, advance)
-                plan.checkpoint.release()
             for source in self.copies:
                 shutil.copyfile(source, stage / source.name)
             _refuse_existing(self.out_dir, self.targets)  # nothing appeared meanwhile
@@ -206,10 +205,11 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 
 
 def _tensor_plan(
-    role: str, checkpoint: _LazyCheckpoint, quant: str, source: Path, num_layers: int = 0
+    role: str, checkpoint: SafetensorsCheckpoint, quant: str, source: Path, num_layers: int = 0
 ) -> list[_PlannedTensor]:
-    pairs = gguf_tensor_names(role, list(checkpoint.key_file), num_layers)
-    missing = [key for key, _ in pairs if key not in checkpoint.key_file]
+    stored = set(checkpoint.keys())
+    pairs = gguf_tensor_names(role, list(stored), num_layers)
+    missing = [key for key, _ in pairs if key not in stored]
     if missing:
         shown = ", ".join(missing[:5]) + (
             f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -240,12 +240,12 @@ def _metadata(layout: GGUFLayout, config: dict, source: Path) -> list[tuple[str,
 
 def _plan_generator(folder: Path, quant: str) -> _PlannedFile:
     config = read_config(folder, GENERATOR)
-    checkpoint = _LazyCheckpoint(safetensors_files(folder))
+    checkpoint = SafetensorsCheckpoint(safetensors_files(folder))
     layout = LAYOUTS["generator"]
     metadata = _metadata(layout, config, folder)
-    if "instruction_lengths" not in checkpoint.key_file:
+    if "instruction_lengths" not in set(checkpoint.keys()):
         raise GGUFError(f"{folder} lacks the instruction_lengths tensor; download it again.")
-    lengths = checkpoint.tensor("instruction_lengths", torch.device("cpu"))
+    lengths = _read(checkpoint, "instruction_lengths", None)
     metadata.append((INSTRUCTION_LENGTHS_KEY, "int32", int(lengths.reshape(-1)[0])))
     if generator_text_encoder_family(config) != "t5":
         metadata.append((TEXT_ENCODER_NAME_KEY, "string", str(config["text_encoder_name"])))
@@ -256,7 +256,7 @@ def _plan_generator(folder: Path, quant: str) -> _PlannedFile:
 def _plan_text_encoder(folder: Path) -> _PlannedFile:
     config = read_config(folder, text_encoder_kind(folder))
     config = {"relative_attention_max_distance": 128, "layer_norm_epsilon": 1e-6, **config}
-    checkpoint = _LazyCheckpoint(safetensors_files(folder))
+    checkpoint = SafetensorsCheckpoint(safetensors_files(folder))
     layout = LAYOUTS["text_encoder"]
     tensors = _tensor_plan("text_encoder", checkpoint, "f32", folder, int(config["num_layers"]))
     metadata = _metadata(layout, config, folder)
@@ -267,7 +267,7 @@ def _plan_text_encoder(folder: Path) -> _PlannedFile:
 
 def _plan_audio_tokenizer(folder: Path, quant: str) -> _PlannedFile:
     config = read_config(folder, AUDIO_TOKENIZER)
-    checkpoint = _LazyCheckpoint(safetensors_files(folder))
+    checkpoint = SafetensorsCheckpoint(safetensors_files(folder))
     layout = LAYOUTS["audio_tokenizer"]
     tensors = _tensor_plan("audio_tokenizer", checkpoint, quant, folder)
     return _PlannedFile(
@@ -305,7 +305,7 @@ def _write_file(gguf, path: Path, plan: _PlannedFile, advance: Callable[[int], N
 
 
 def _encode(gguf, plan: _PlannedFile, tensor: _PlannedTensor) -> np.ndarray:
-    values = plan.checkpoint.tensor(tensor.key, torch.device("cpu"), torch.float32)
+    values = _read(plan.checkpoint, tensor.key, torch.float32)
     if tensor.ggml_type == "F32":
         return values.numpy()
     if tensor.ggml_type == "F16":
@@ -315,3 +315,8 @@ def _encode(gguf, plan: _PlannedFile, tensor: _PlannedTensor) -> np.ndarray:
             raise GGUFError(f"{exc}; write f32 or a quantized file instead") from exc
     raw = gguf.GGMLQuantizationType[tensor.ggml_type]
     return gguf.quants.quantize(values.numpy(), raw)
+
+
+def _read(checkpoint: SafetensorsCheckpoint, key: str, dtype: torch.dtype | None) -> torch.Tensor:
+    """One tensor on the CPU (floats converted to ``dtype``; None: as stored)."""
+    return checkpoint.read({key: dtype}, torch.device("cpu"))[key]

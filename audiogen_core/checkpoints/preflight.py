@@ -12,16 +12,18 @@ from pathlib import Path
 from ..models.generator import T5_FAMILY, generator_text_encoder_family
 from .config import read_config
 from .errors import WeightsError
+from .gguf_layout import is_gguf
 from .snapshots import GENERATOR, SnapshotKind, family_kinds, text_encoder_family, text_encoder_kind
 from .weight_files import safetensors_files
 
 
 def check_snapshot(folder: Path | str, kind: SnapshotKind) -> list[Path]:
     """Everything about a snapshot folder that can be checked without reading tensors:
-    config.json, and the weight files (index entries, presence, pickles in disguise)."""
+    config.json, and the weight files (index entries, presence, pickles in disguise); for a
+    ``.gguf`` file, its header, metadata and tensor list."""
     folder = Path(folder)
     read_config(folder, kind)
-    return safetensors_files(folder)
+    return [folder] if is_gguf(folder) else safetensors_files(folder)
 
 
 def pairing_error(

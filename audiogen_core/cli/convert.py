@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..checkpoints.gguf_layout import GGUF_SUFFIX
     from ..checkpoints.gguf_writer import plan_gguf_set
-    from ..checkpoints.weights import snapshot_set
+    from ..checkpoints.snapshots import snapshot_set
 
     explicit = {
         "generator": args.generator,

@@ -17,14 +17,14 @@ from gguf_files import write_dit, write_foreign, write_t5_encoder, write_vocoder
 from safetensors.torch import load_file, save_file
 from t5_test_tokenizer import train_mt5_spiece
 
-from audiogen_core.checkpoints.gguf import GGUFError
-from audiogen_core.checkpoints.gguf_writer import write_gguf_set
-from audiogen_core.checkpoints.weights import (
+from audiogen_core.checkpoints import (
     WeightsError,
     load_audio_tokenizer,
     load_generator,
     load_text_encoder,
 )
+from audiogen_core.checkpoints.gguf import GGUFError
+from audiogen_core.checkpoints.gguf_writer import write_gguf_set
 from audiogen_core.models.quantized import Q4_0, Q8_0, dequantize
 from audiogen_core.pipeline import AudioGenPipeline
 
@@ -340,7 +340,7 @@ def test_text_encoder_without_tokenizer_is_named(converted, tmp_path):
 
 def test_multilingual_set_keeps_its_pairing(tiny_model_dir, tmp_path):
     """audiogen.cpp's format cannot say mt5; the two extra keys do, and pairing still works."""
-    from audiogen_core.checkpoints.weights import check_folder_pairing
+    from audiogen_core.checkpoints import check_folder_pairing
 
     out = tmp_path / "gguf"
     write_gguf_set(

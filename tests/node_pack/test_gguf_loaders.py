@@ -10,7 +10,7 @@ import torch
 from gguf_files import write_dit, write_t5_encoder, write_vocoder
 from workflow_graph import run_node
 
-from audiogen_core.checkpoints.weights import WeightsError
+from audiogen_core.checkpoints import WeightsError
 from audiogen_core.pipeline import AudioGenPipeline
 from nodes import model_paths
 from nodes.loaders import (
@@ -38,7 +38,7 @@ def gguf_comfy(comfy, tiny_model_dir):
 
 
 def test_loader_lists_offer_gguf_files_beside_the_folders(gguf_comfy):
-    from audiogen_core.checkpoints.weights import AUDIO_TOKENIZER, GENERATOR, TEXT_ENCODER
+    from audiogen_core.checkpoints import AUDIO_TOKENIZER, GENERATOR, TEXT_ENCODER
 
     generators = model_paths.list_snapshots(GENERATOR)
     assert generators[0] == "Dasheng-AudioGen"  # saved graphs naming the folder still load
