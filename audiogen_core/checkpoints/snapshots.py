@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models.generator import MT5_FAMILY, T5_FAMILY
+from .errors import WeightsError
+from .gguf_layout import find_gguf_set, is_gguf
 
 # Where the CLI and the nodes (without ComfyUI) look for the three snapshots by default.
 DEFAULT_MODEL_DIR_ENV = "AUDIOGEN_MODEL_DIR"
@@ -92,9 +94,6 @@ def snapshot_set(multilingual: bool = False) -> tuple[SnapshotKind, ...]:
 def resolve_model_dirs(model_dir: Path | str, multilingual: bool = False) -> dict[str, Path]:
     """The three snapshot folders inside one model directory, by role; or, for a folder
     holding audiogen.cpp's GGUF set, its three files."""
-    from .errors import WeightsError
-    from .gguf_layout import find_gguf_set
-
     root = Path(model_dir)
     try:
         gguf_set = find_gguf_set(root)
@@ -121,8 +120,6 @@ def text_encoder_family(config: dict) -> str:
 
 def text_encoder_kind(folder: Path) -> SnapshotKind:
     """The flan-t5 or mt5 kind, from a peek at config.json (read_config then validates it)."""
-    from .gguf_layout import is_gguf
-
     if is_gguf(folder):  # audiogen.cpp's file: flan-t5, unless the file says mt5
         from .gguf import open_gguf
 
