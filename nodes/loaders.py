@@ -102,7 +102,9 @@ class AudioGenModelLoader(io.ComfyNode):
                     "model",
                     GENERATOR,
                     "Folder of the mispeech/Dasheng-AudioGen (or -Multilingual) snapshot "
-                    "(config.json + safetensors) in models/audiogen/.",
+                    "(config.json + safetensors) in models/audiogen/, or audiogen.cpp's "
+                    "dit.gguf / dit_Q8_0.gguf / dit_Q4_0.gguf (quantized weights stay "
+                    "quantized in memory).",
                 ),
                 *_compute_inputs(),
                 _weight_dtype_input("AudioGenModelLoader"),
@@ -147,7 +149,8 @@ class AudioGenTextEncoderLoader(io.ComfyNode):
                     TEXT_ENCODER,
                     "Folder of the google/flan-t5-large snapshot (config.json, "
                     "safetensors, tokenizer.json), or of google/mt5-large for the multilingual "
-                    "model, in models/audiogen/ or models/text_encoders/.",
+                    "model, in models/audiogen/ or models/text_encoders/; or audiogen.cpp's "
+                    "t5_encoder.gguf (with its spiece.model beside it).",
                 ),
                 *_compute_inputs(),
                 _weight_dtype_input("AudioGenTextEncoderLoader"),
@@ -200,7 +203,8 @@ class AudioGenAudioTokenizerLoader(io.ComfyNode):
                     "audio_tokenizer",
                     AUDIO_TOKENIZER,
                     "Folder of the mispeech/dashengtokenizer snapshot "
-                    "(config.json + safetensors) in models/audiogen/.",
+                    "(config.json + safetensors) in models/audiogen/, or audiogen.cpp's "
+                    "vocoder.gguf (decoding only: it has no audio encoder).",
                 ),
                 *_compute_inputs(),
                 io.Boolean.Input(

@@ -11,6 +11,11 @@ it holds, so folders are recognised by content, not by name. The English and the
 checkpoint share each loader: the generator list offers Dasheng-AudioGen and
 Dasheng-AudioGen-Multilingual, the text encoder list flan-t5-large and mt5-large; which pair
 belongs together is checked from their configs when the prompt is encoded.
+
+audiogen.cpp's GGUF files are listed beside the folders, by their path under the search root
+(``dasheng-audiogen-gguf/dit_Q4_0.gguf``, or ``dit_Q4_0.gguf`` when the files lie in the root
+itself), each under its role's loader: ``dit*.gguf`` (generator), ``t5*.gguf`` (text encoder),
+``vocoder*.gguf`` (audio tokenizer, decoding only).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from audiogen_core.checkpoints import (
     WeightsError,
     download_command,
 )
+from audiogen_core.checkpoints.gguf_layout import FILE_PATTERNS
+from audiogen_core.checkpoints.gguf_loaders import GGUF_REPO
 
 from . import comfy_compat
 
@@ -90,20 +97,35 @@ def list_snapshots(kind: SnapshotKind) -> list[str]:
     for root in search_roots(kind):
         if root.is_dir():
             found += sorted(p.name for p in root.iterdir() if p.is_dir() and _holds(p, kind))
+            found += _gguf_files(root, kind)
     official = [k.folder_name for k in _same_role(kind)]
     return list(dict.fromkeys([*official, *found]))
 
 
+def _gguf_files(root: Path, kind: SnapshotKind) -> list[str]:
+    """``kind``'s GGUF files in ``root`` and its subfolders, as '/'-joined relative names."""
+    pattern = FILE_PATTERNS[kind.role]
+    files = [*root.glob(pattern), *root.glob(f"*/{pattern}")]
+    return sorted(p.relative_to(root).as_posix() for p in files if p.is_file())
+
+
 def resolve_snapshot(kind: SnapshotKind, name: str) -> Path:
-    """The folder called ``name`` in the first search root that has one.
+    """The folder (or ``.gguf`` file) called ``name`` in the first search root that has one.
 
     A folder that exists but is incomplete is returned as is: the core loader then names
     exactly what is missing. No folder at all raises WeightsError saying where to put it.
     """
     roots = search_roots(kind)
+    gguf = name.lower().endswith(".gguf")
     for root in roots:
-        if (root / name).is_dir():
+        if (root / name).is_file() if gguf else (root / name).is_dir():
             return root / name
+    if gguf:
+        where = ", ".join(str(root) for root in roots) or f"${DEFAULT_MODEL_DIR_ENV}"
+        raise WeightsError(
+            f"no GGUF file {name!r} was found in {where}. Put audiogen.cpp's files in a folder "
+            f"there: hf download {GGUF_REPO} --local-dir <that folder>/dasheng-audiogen-gguf"
+        )
     # Name the download of the checkpoint asked for (the multilingual one by its name).
     kind = next((k for k in _same_role(kind) if k.folder_name == name), kind)
     if roots:

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..models.audio_tokenizer.encoder import SAMPLE_RATE
 from .download import download_command
 from .errors import WeightsError
+from .gguf_layout import is_gguf
 from .snapshots import SnapshotKind, describe_model_type
 from .weight_files import json_kind, refuse_link_loop, refuse_pickle_suffix, require_regular_file
 
@@ -78,8 +79,15 @@ OPTIONAL_CONFIG_FIELDS: dict[str, dict[str, str]] = {
 
 def read_config(folder: Path, kind: SnapshotKind) -> dict:
     """Read and check ``config.json`` of a snapshot folder: an object, the right model type,
-    and every field the model reads present with a value of the right kind."""
+    and every field the model reads present with a value of the right kind. A ``.gguf``
+    file (audiogen.cpp's) gives the config its metadata rebuilds, checked the same way."""
     folder = Path(folder)
+    if is_gguf(folder):
+        from .gguf import open_gguf
+
+        config = open_gguf(folder, kind.role).config()
+        check_config_fields(folder, config, kind.role)
+        return config
     config_path = _config_path(folder, kind)
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import WeightsError
-from .snapshots import SnapshotKind, resolve_model_dirs, snapshot_set
+from .snapshots import SnapshotKind, snapshot_dirs, snapshot_set
 
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
 
@@ -56,7 +56,8 @@ def download_snapshots(
         ) from exc
     kinds = snapshot_set(multilingual)
     wanted = set(roles) if roles is not None else {kind.role for kind in kinds}
-    folders = resolve_model_dirs(model_dir, multilingual)
+    # The snapshot folders even where model_dir holds GGUF files: those are not fetched here.
+    folders = snapshot_dirs(model_dir, multilingual)
     for kind in kinds:
         folder = folders[kind.role]
         if kind.role not in wanted or _looks_complete(folder):

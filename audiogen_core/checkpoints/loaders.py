@@ -26,6 +26,7 @@ from ..models.text_encoder import T5Encoder, T5Tokenizer, TextEncoder
 from .config import read_config
 from .download import download_command
 from .errors import WeightsError
+from .gguf_layout import is_gguf
 from .safetensors import SafetensorsCheckpoint
 from .snapshots import (
     AUDIO_TOKENIZER,
@@ -161,7 +162,12 @@ TEXT_ENCODER_SPEC = ModelSpec(
 
 
 def load_model(spec: ModelSpec, request: LoadRequest) -> Any:
-    """Load the model ``spec`` declares from ``request.folder`` (see the module docstring)."""
+    """Load the model ``spec`` declares from ``request.folder`` (see the module docstring);
+    a ``.gguf`` file (audiogen.cpp's) is read by ``gguf_loaders`` with the same spec."""
+    if is_gguf(request.folder):
+        from .gguf_loaders import load_gguf_model
+
+        return load_gguf_model(spec, request)
     config = read_config(request.folder, spec.kind(request.folder))
     files = safetensors_files(request.folder)  # refused files fail before anything is built
     extras = spec.extras(request, config)

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..models.generator import T5_FAMILY, generator_text_encoder_family
 from .config import check_rates_agree, read_config
 from .errors import WeightsError
+from .gguf_layout import is_gguf
 from .snapshots import (
     AUDIO_TOKENIZER,
     GENERATOR,
@@ -25,10 +26,11 @@ from .weight_files import safetensors_files
 
 def check_snapshot(folder: Path | str, kind: SnapshotKind) -> list[Path]:
     """Everything about a snapshot folder that can be checked without reading tensors:
-    config.json, and the weight files (index entries, presence, pickles in disguise)."""
+    config.json, and the weight files (index entries, presence, pickles in disguise); for a
+    ``.gguf`` file, its header, metadata and tensor list."""
     folder = Path(folder)
     read_config(folder, kind)
-    return safetensors_files(folder)
+    return [folder] if is_gguf(folder) else safetensors_files(folder)
 
 
 def pairing_error(

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..models.generator import MT5_FAMILY, T5_FAMILY
+from .errors import WeightsError
+from .gguf_layout import find_gguf_set, is_gguf
 
 # Where the CLI and the nodes (without ComfyUI) look for the three snapshots by default.
 DEFAULT_MODEL_DIR_ENV = "AUDIOGEN_MODEL_DIR"
@@ -90,7 +92,20 @@ def snapshot_set(multilingual: bool = False) -> tuple[SnapshotKind, ...]:
 
 
 def resolve_model_dirs(model_dir: Path | str, multilingual: bool = False) -> dict[str, Path]:
-    """The three snapshot folders inside one model directory, by role."""
+    """The three snapshot folders inside one model directory, by role; or, for a folder
+    holding audiogen.cpp's GGUF set, its three files."""
+    root = Path(model_dir)
+    try:
+        gguf_set = find_gguf_set(root)
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from exc
+    if gguf_set is not None:
+        return gguf_set
+    return snapshot_dirs(root, multilingual)
+
+
+def snapshot_dirs(model_dir: Path | str, multilingual: bool = False) -> dict[str, Path]:
+    """The three snapshot folders under their Hub names inside ``model_dir``, by role."""
     root = Path(model_dir)
     return {kind.role: root / kind.folder_name for kind in snapshot_set(multilingual)}
 
@@ -105,6 +120,11 @@ def text_encoder_family(config: dict) -> str:
 
 def text_encoder_kind(folder: Path) -> SnapshotKind:
     """The flan-t5 or mt5 kind, from a peek at config.json (read_config then validates it)."""
+    if is_gguf(folder):  # audiogen.cpp's file: flan-t5, unless the file says mt5
+        from .gguf import open_gguf
+
+        config = open_gguf(folder, "text_encoder").config()
+        return MULTILINGUAL_TEXT_ENCODER if config["model_type"] == "mt5" else TEXT_ENCODER
     try:
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

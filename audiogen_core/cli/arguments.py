@@ -135,14 +135,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="folder holding Dasheng-AudioGen/, dashengtokenizer/ and "
-        f"flan-t5-large/ (or the --multilingual folders) (default: ${DEFAULT_MODEL_DIR_ENV})",
-    )
-    parser.add_argument("--generator", type=Path, default=None, help="Dasheng-AudioGen folder")
-    parser.add_argument(
-        "--audio-tokenizer", type=Path, default=None, help="dashengtokenizer folder"
+        "flan-t5-large/ (or the --multilingual folders), or audiogen.cpp's GGUF files "
+        f"(default: ${DEFAULT_MODEL_DIR_ENV})",
     )
     parser.add_argument(
-        "--text-encoder", type=Path, default=None, help="flan-t5-large (or mt5-large) folder"
+        "--generator", type=Path, default=None, help="Dasheng-AudioGen folder, or a dit*.gguf"
+    )
+    parser.add_argument(
+        "--audio-tokenizer",
+        type=Path,
+        default=None,
+        help="dashengtokenizer folder, or vocoder.gguf (decoding only)",
+    )
+    parser.add_argument(
+        "--text-encoder",
+        type=Path,
+        default=None,
+        help="flan-t5-large (or mt5-large) folder, or t5_encoder.gguf (spiece.model beside it)",
     )
     parser.add_argument(
         "--download",

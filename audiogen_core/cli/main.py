@@ -1,5 +1,6 @@
-"""Headless entry point: ``python -m audiogen_core generate``, ``batch``, ``view`` and
-``download`` (one module each; the options they share are declared in ``arguments``).
+"""Headless entry point: ``python -m audiogen_core generate``, ``batch``, ``view``,
+``download`` and ``convert`` (one module each; the options they share are declared in
+``arguments``).
 
 Errors a user can fix (missing weights, bad prompt, bad arguments, an output file that cannot
 be written) are printed as one clear ``error:`` line with exit status 2, never as a traceback,
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import batch, download, generate, view
+from . import batch, convert, download, generate, view
 from .arguments import Parser, UsageError
 from .errors import EXIT_USAGE, CliError, printable
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_parser(sub)
     batch.add_parser(sub)
     download.add_parser(sub)
+    convert.add_parser(sub)
     return parser
 
 
@@ -34,6 +36,7 @@ _COMMANDS = {
     "view": view.run,
     "batch": batch.run,
     "download": download.run,
+    "convert": convert.run,
 }
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .expansion import expand_float8
+
 # Storage dtypes accepted for the big matrix weights ("weight_dtype"), by their option names.
 WEIGHT_DTYPES: dict[str, torch.dtype] = {
     "fp32": torch.float32,
@@ -63,6 +65,10 @@ class PlainOps:
 def _cast(tensor: Tensor | None, like: Tensor) -> Tensor | None:
     if tensor is None:
         return None
+    if like.device.type == "cpu":  # torch's own float8 cast is slow there
+        expanded = expand_float8(tensor, like.dtype)
+        if expanded is not None:
+            return expanded
     return tensor.to(device=like.device, dtype=like.dtype)
 
 
