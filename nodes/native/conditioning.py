@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from audiogen_core.pipeline import AudioGenPipeline, Conditioning, item_lengths
-from audiogen_core.timegrid import TimeGrid
+from audiogen_core.sampling.timegrid import TimeGrid
 
 from . import keys, latents
 

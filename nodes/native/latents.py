@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from audiogen_core.pipeline import AudioLatent
-from audiogen_core.timegrid import TimeGrid
+from audiogen_core.sampling.timegrid import TimeGrid
 
 from . import keys
 

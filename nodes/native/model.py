@@ -26,9 +26,9 @@ import comfy.supported_models_base
 import torch
 from torch import Tensor, nn
 
-from audiogen_core import memory
-from audiogen_core.adapter import frames_mask
-from audiogen_core.generator import layout_message
+from audiogen_core.models.adapter import frames_mask
+from audiogen_core.models.generator import layout_message
+from audiogen_core.runtime import memory
 
 from . import keys
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from audiogen_core import limits
-from audiogen_core.blending import DEFAULT_TIME_MODE, TIME_MODES
-from audiogen_core.limits import MAX_DURATION_S
+from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
 from audiogen_core.pipeline import AudioLatent, Conditioning
-from audiogen_core.timegrid import TimeGrid
+from audiogen_core.sampling import limits
+from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.timegrid import TimeGrid
 
 from .. import common
 from ..managed import ManagedModel

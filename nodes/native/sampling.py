@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audiogen_core.limits import SEED_MODULUS, check_seed
 from audiogen_core.pipeline import seeded_noise
-from audiogen_core.sampling import denoise_schedule
+from audiogen_core.sampling.limits import SEED_MODULUS, check_seed
+from audiogen_core.sampling.schedules import denoise_schedule
 
 
 class AudioGenNoiseSource:
