@@ -24,7 +24,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from audiogen_core.pipeline import AudioGenPipeline, Conditioning, item_lengths
+from audiogen_core.pipeline import (
+    AudioGenPipeline,
+    Conditioning,
+    item_lengths,
+    with_blend_weights,
+)
 from audiogen_core.sampling.timegrid import TimeGrid
 
 from . import keys, latents
@@ -55,8 +60,9 @@ def native_inputs(
     frame_rate, sample_rate = int(generator.frame_rate), int(generator.sample_rate)
     grid = TimeGrid(frame_rate=frame_rate, sample_rate=sample_rate)
     layout = item_lengths(cond, duration_s, batch_size, grid)
-    tensors = layout.tensors
-    frames = layout.num_frames
+    tensors, frames = layout.tensors, layout.num_frames
+    if cond.timed:
+        tensors = with_blend_weights(tensors, cond.timed, grid, frames)
     base = _entry(generator, tensors, frames)
     positive = [base]
     if tensors.timed is not None:

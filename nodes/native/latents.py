@@ -67,7 +67,7 @@ def from_comfy(latent: dict, default_grid: TimeGrid) -> AudioLatent:
     full = frames * grid.samples_per_frame
     num_samples = [full] * batch
     if recorded.get("frames") == frames and len(recorded.get("num_samples", ())) == batch:
-        num_samples = [min(int(n), full) for n in recorded["num_samples"]]
+        num_samples = [int(n) for n in recorded["num_samples"]]
     covering = [min(grid.frames_covering(n), frames) for n in num_samples]
     lengths = torch.tensor(covering, dtype=torch.int64)
     mask = latent.get("noise_mask")

@@ -26,11 +26,10 @@ import comfy.supported_models_base
 import torch
 from torch import Tensor, nn
 
-from audiogen_core.models.adapter import frames_mask
 from audiogen_core.models.generator import layout_message
 from audiogen_core.runtime import memory
 
-from . import keys
+from . import dit_call, keys
 
 
 class AudioGenLatentFormat(comfy.latent_formats.LatentFormat):
@@ -127,48 +126,7 @@ class AudioGenDiT(nn.Module):
     def _forward(
         self, x: Tensor, timestep: Tensor, context: Tensor, transformer_options: dict, **kwargs
     ) -> Tensor:
-        return velocity(self.dit, x, timestep, context, **_dit_inputs(kwargs))
-
-
-def _dit_inputs(kwargs: dict) -> dict:
-    return {
-        "context_mask": kwargs[keys.CONTEXT_MASK],
-        "time_aligned": kwargs[keys.TIME_ALIGNED],
-        "lengths": kwargs[keys.LENGTHS],
-    }
-
-
-def velocity(
-    dit: nn.Module,
-    x: Tensor,
-    timestep: Tensor,
-    context: Tensor,
-    *,
-    context_mask: Tensor,
-    time_aligned: Tensor,
-    lengths: Tensor,
-) -> Tensor:
-    """The DiT's velocity for ComfyUI's inputs: timesteps (b,) float sigma * 1000.
-
-    The reference truncates a scalar timestep to an integer before embedding it. ComfyUI passes
-    one float per row; when they are all equal (every sampler of ComfyUI's) the DiT gets the
-    scalar and truncates it itself, exactly as the pack's sampler calls it; otherwise each row
-    is truncated here.
-    """
-    frames = x.shape[-1]
-    timestep = timestep.float()
-    if bool((timestep == timestep[0]).all()):
-        timestep = timestep[0]
-    else:
-        timestep = timestep.long()
-    constants = dit.prepare(
-        frames,
-        time_aligned,
-        context,
-        frames_mask(lengths.to(x.device), frames),
-        context_mask.to(x.device).bool(),
-    )
-    return dit.velocity(x, timestep, constants)
+        return dit_call.velocity(self.dit, x, timestep, context, **dit_call.dit_inputs(kwargs))
 
 
 class AudioGenBaseModel(comfy.model_base.BaseModel):
