@@ -13,8 +13,7 @@ from comfy_api.latest import io
 
 from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
 from audiogen_core.pipeline import AudioLatent, Conditioning
-from audiogen_core.sampling import limits
-from audiogen_core.sampling.limits import MAX_DURATION_S
+from audiogen_core.sampling.settings import SETTINGS
 from audiogen_core.sampling.timegrid import TimeGrid
 
 from .. import common
@@ -95,7 +94,7 @@ class AudioGenNativeConditioning(io.ComfyNode):
                     "duration_s",
                     default=0.0,
                     min=0.0,
-                    max=MAX_DURATION_S,
+                    max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Length in seconds; 0 = the length the model predicts.",
                 ),
@@ -103,7 +102,7 @@ class AudioGenNativeConditioning(io.ComfyNode):
                     "batch_size",
                     default=1,
                     min=1,
-                    max=limits.MAX_VARIATIONS,
+                    max=SETTINGS.variations_range[1],
                     tooltip="Variations of each prompt; with AudioGen Noise item i uses "
                     "seed + i, as in the AudioGen Sampler.",
                 ),
@@ -177,16 +176,16 @@ class AudioGenSwayScheduler(io.ComfyNode):
             inputs=[
                 io.Int.Input(
                     "steps",
-                    default=25,
+                    default=SETTINGS.steps,
                     min=1,
-                    max=limits.MAX_STEPS,
+                    max=SETTINGS.steps_range[1],
                     tooltip="Sampling steps (25 recommended).",
                 ),
                 io.Float.Input(
                     "sway",
-                    default=-1.0,
-                    min=limits.SWAY_RANGE[0],
-                    max=limits.SWAY_RANGE[1],
+                    default=SETTINGS.sway,
+                    min=SETTINGS.sway_range[0],
+                    max=SETTINGS.sway_range[1],
                     step=0.05,
                     tooltip="Sway sampling coefficient (-1.0 recommended, 0 = uniform steps).",
                 ),
@@ -229,7 +228,7 @@ class AudioGenNoise(io.ComfyNode):
                     "seed",
                     default=0,
                     min=0,
-                    max=limits.SEED_MODULUS - 1,
+                    max=SETTINGS.seed_modulus - 1,
                     control_after_generate=True,
                     tooltip="Seed of item 0; item i uses seed + i.",
                 )

@@ -13,16 +13,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audiogen_core.pipeline import seeded_noise
-from audiogen_core.sampling.limits import SEED_MODULUS, check_seed
+from audiogen_core.pipeline import resolve_seed, seeded_noise
 from audiogen_core.sampling.schedules import denoise_schedule
+from audiogen_core.sampling.settings import SETTINGS
 
 
 class AudioGenNoiseSource:
     """ComfyUI's NOISE protocol: a ``seed`` and ``generate_noise(latent dict)``."""
 
     def __init__(self, seed: int) -> None:
-        self.seed = check_seed(seed, "seed")
+        self.seed = resolve_seed(seed)
 
     def generate_noise(self, input_latent: dict) -> Tensor:
         samples = input_latent["samples"]
@@ -33,7 +33,7 @@ class AudioGenNoiseSource:
             )
         index = input_latent.get("batch_index")
         offsets = range(samples.shape[0]) if index is None else [int(i) for i in index]
-        seeds = [(self.seed + j) % SEED_MODULUS for j in offsets]
+        seeds = [(self.seed + j) % SETTINGS.seed_modulus for j in offsets]
         return seeded_noise(seeds, int(samples.shape[1]), int(samples.shape[2]))
 
 

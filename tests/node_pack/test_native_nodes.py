@@ -15,8 +15,8 @@ import torch
 from workflow_graph import run_node
 
 from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, seeded_noise
-from audiogen_core.sampling.limits import SEED_MODULUS
 from audiogen_core.sampling.schedules import denoise_schedule, sigma_schedule
+from audiogen_core.sampling.settings import SETTINGS
 from audiogen_core.sampling.timegrid import TimeGrid
 from nodes import native
 from nodes.generation import AudioGenTextEncode
@@ -69,7 +69,7 @@ def test_noise_keeps_a_picked_items_seed_and_wraps_like_the_sampler():
         {"samples": torch.zeros(2, 4, 10), "batch_index": [2, 0]}
     )
     assert torch.equal(picked, seeded_noise([7, 5], 4, 10))
-    last = run_node(AudioGenNoise, SEED_MODULUS - 1)[0]
+    last = run_node(AudioGenNoise, SETTINGS.seed_modulus - 1)[0]
     wrapped = last.generate_noise({"samples": torch.zeros(2, 4, 10)})
     assert torch.equal(wrapped[1], seeded_noise([0], 4, 10)[0])
 
