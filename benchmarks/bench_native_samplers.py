@@ -71,9 +71,9 @@ def load_comfyui(root: str):
 
 def build(args: argparse.Namespace):
     """(generator, conditioning) of one prompt."""
-    from audiogen_core.checkpoints.weights import load_generator
+    from audiogen_core.checkpoints.loaders import load_generator
+    from audiogen_core.conditioning.encoded import Conditioning, condition
     from audiogen_core.models.generator import DashengAudioGenerator
-    from audiogen_core.pipeline import Conditioning
 
     torch.manual_seed(args.seed)
     if args.model == "tiny":
@@ -91,15 +91,16 @@ def build(args: argparse.Namespace):
         frames = args.frames
     content = generator.dummy_ta_embed.shape[0]
     hidden = torch.randn(1, args.tokens, content)
-    cond = generator.condition(hidden, torch.ones(1, args.tokens, dtype=torch.bool))
-    cond = cond.__class__(**{**cond.__dict__, "latent_lengths": torch.tensor([frames])})
+    cond = condition(generator, hidden, torch.ones(1, args.tokens, dtype=torch.bool))
+    cond = cond.with_lengths(torch.tensor([frames]))
     return generator, Conditioning(["random prompt"], cond, [args.tokens], generator.frame_rate)
 
 
 def main() -> None:
     args = parse_args()
     custom, pack = load_comfyui(args.comfyui)
-    from audiogen_core.pipeline import seeded_noise
+    from audiogen_core.sampling.noise import seeded_noise
+    from audiogen_core.sampling.sampler import sample
 
     native = pack.nodes.native
     from comfy.model_patcher import ModelPatcher
@@ -120,7 +121,7 @@ def main() -> None:
     dit.velocity = counted
     with torch.inference_mode():
         start = time.perf_counter()
-        official = generator.sample(cond.tensors, noise, 25, args.guidance, -1.0)
+        official = sample(generator, cond.tensors, noise, 25, args.guidance, -1.0)
         official_step = (time.perf_counter() - start) / 25
         rows = []
         for sampler in SAMPLERS:

@@ -18,19 +18,17 @@ time-aligned input and the items' valid lengths.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
-from audiogen_core.pipeline import (
-    AudioGenPipeline,
-    Conditioning,
-    item_lengths,
-    with_blend_weights,
-)
-from audiogen_core.sampling.timegrid import TimeGrid
+from audiogen_core.conditioning.blending import with_blend_weights
+from audiogen_core.conditioning.encoded import Conditioning, ConditioningTensors
+from audiogen_core.conditioning.timegrid import TimeGrid
+from audiogen_core.models.generator import DiTInputs
+from audiogen_core.pipeline import AudioGenPipeline
+from audiogen_core.sampling.guidance import blend_rows, dit_inputs
+from audiogen_core.sampling.latent import item_lengths
 
 from . import keys, latents
 
@@ -53,86 +51,68 @@ def native_inputs(
     negative_prompt: Conditioning | None = None,
 ) -> NativeInputs:
     """What ComfyUI's samplers need to reproduce ``AudioGenPipeline.sample(conditioning,
-    duration_s=duration_s, variations=batch_size)`` in ``time_mode``: items laid out and
-    sized exactly as the pack's Sampler does it (``item_lengths``)."""
+    duration_s=duration_s, variations=batch_size)`` in ``time_mode``: the items sized as the
+    pack's Sampler sizes them and the DiT inputs its guidance builds (``sampling.guidance``)."""
     pipe = AudioGenPipeline(generator=generator)
     cond = pipe.apply_time_mode(conditioning, time_mode, duration_s)
-    frame_rate, sample_rate = int(generator.frame_rate), int(generator.sample_rate)
-    grid = TimeGrid(frame_rate=frame_rate, sample_rate=sample_rate)
-    layout = item_lengths(cond, duration_s, batch_size, grid)
-    tensors, frames = layout.tensors, layout.num_frames
+    grid = TimeGrid(frame_rate=int(generator.frame_rate), sample_rate=int(generator.sample_rate))
+    tensors = cond.tensors.expand(batch_size) if batch_size > 1 else cond.tensors
+    prompts = [p for p in cond.prompts for _ in range(batch_size)]
+    lengths, num_samples = item_lengths(grid, tensors.latent_lengths, prompts, duration_s, None)
+    tensors = tensors.with_lengths(lengths)
+    frames = int(lengths.max())
     if cond.timed:
         tensors = with_blend_weights(tensors, cond.timed, grid, frames)
-    base = _entry(generator, tensors, frames)
-    positive = [base]
-    if tensors.timed is not None:
-        positive = _blended(generator, tensors, frames)
-    negative = [_unconditional(base)]
+    positive = _positive(generator, tensors, frames)
+    # The official unconditional rows: what guidance puts first (zero context under the
+    # prompt's mask, zero time-aligned input), one per item.
+    guided = dit_inputs(generator, _base(tensors), frames, guided=True)
+    negative = [_entry(_rows(guided, 0, tensors.batch_size), frames)]
     if negative_prompt is not None:
         negative = [_negative_prompt(generator, negative_prompt, tensors, frames)]
-    latent = latents.empty(
-        tensors.batch_size, int(generator.latent_dim), frames, layout.num_samples, grid
-    )
+    latent = latents.empty(tensors.batch_size, int(generator.latent_dim), frames, num_samples, grid)
     return NativeInputs(positive, negative, latent)
 
 
-def _entry(generator, tensors, frames: int, mask: Tensor | None = None) -> Entry:
-    """One CONDITIONING entry with the DiT's inputs for ``tensors`` (one row per item)."""
-    if tensors.time_aligned is None:
-        dummy = generator.dummy_ta_embed.detach().to("cpu", tensors.context.dtype)
-        time_aligned = dummy.reshape(1, 1, -1).expand(tensors.batch_size, 1, -1).clone()
-    else:
-        time_aligned = tensors.time_aligned[:, :frames].cpu()
+def _base(tensors: ConditioningTensors) -> ConditioningTensors:
+    return ConditioningTensors(**{**tensors.__dict__, "timed": None})
+
+
+def _rows(inputs: DiTInputs, first: int, count: int) -> DiTInputs:
+    return DiTInputs(*(t[first : first + count] for t in inputs))
+
+
+def _entry(inputs: DiTInputs, frames: int, mask: torch.Tensor | None = None) -> Entry:
+    """One CONDITIONING entry holding the DiT's inputs for its rows (one per item)."""
     extras = {
-        keys.CONTEXT_MASK: tensors.context_mask.cpu().long(),
-        keys.TIME_ALIGNED: time_aligned,
-        keys.LENGTHS: tensors.latent_lengths.cpu().long(),
+        keys.CONTEXT_MASK: inputs.context_mask.cpu().long(),
+        keys.TIME_ALIGNED: inputs.time_aligned.cpu().clone(),
+        keys.LENGTHS: inputs.lengths.cpu().long(),
         keys.FRAMES: frames,
     }
     if mask is not None:
         extras["mask"] = mask.float().cpu()
-    return [tensors.context.cpu(), extras]
+    return [inputs.context.cpu(), extras]
 
 
-def _unconditional(entry: Entry) -> Entry:
-    """The official unconditional inputs of an entry: zero context (same mask), zero
-    time-aligned input."""
-    context, extras = entry
-    extras = dict(extras)
-    extras[keys.TIME_ALIGNED] = torch.zeros_like(extras[keys.TIME_ALIGNED])
-    return [torch.zeros_like(context), extras]
-
-
-def _rows_for_items(prompt, items):
-    """A one-row prompt's conditioning for every item, at the items' lengths."""
-    rows = prompt.expand(items.batch_size) if items.batch_size > 1 else prompt
-    return dataclasses.replace(
-        rows,
-        latent_lengths=items.latent_lengths,
-        global_duration_log=items.global_duration_log,
-    )
-
-
-def _blended(generator, tensors, frames: int) -> list[Entry]:
-    """One entry per prompt heard somewhere, masked by its blend weights; a prompt with weight
-    0 on every valid frame is left out, and a prompt heard alone is a plain entry (the pack's
-    Sampler evaluates them the same way)."""
-    timed = tensors.timed
-    base = dataclasses.replace(tensors, timed=None)
-    weights = timed.weights[:, :, :frames].float()
-    valid = torch.arange(frames)[None, :] < base.latent_lengths.cpu()[:, None]
-    active = ((weights != 0) & valid[:, None, :]).any(dim=2).any(dim=0)
-    chosen = [i for i in range(weights.shape[1]) if bool(active[i])] or [0]
-    prompts = [base, *timed.prompts]
-    rows = [base if i == 0 else _rows_for_items(prompts[i], base) for i in chosen]
-    if len(chosen) == 1:
-        return [_entry(generator, rows[0], frames)]
+def _positive(generator, tensors: ConditioningTensors, frames: int) -> list[Entry]:
+    """The prompt's entry; with timed prompts, one entry per prompt heard somewhere, masked by
+    its blend weights (the Sampler's choice of rows: a prompt with weight 0 on every valid frame
+    is left out, one heard alone is a plain entry)."""
+    rows, weights = blend_rows(tensors, frames)
+    inputs = dit_inputs(generator, rows, frames, guided=False)
+    if weights is None:
+        return [_entry(inputs, frames)]
+    batch = tensors.batch_size
     return [
-        _entry(generator, row, frames, weights[:, i]) for row, i in zip(rows, chosen, strict=True)
+        _entry(_rows(inputs, i * batch, batch), frames, weights[i, :, 0])
+        for i in range(weights.shape[0])
     ]
 
 
-def _negative_prompt(generator, negative: Conditioning, tensors, frames: int) -> Entry:
+def _negative_prompt(
+    generator, negative: Conditioning, tensors: ConditioningTensors, frames: int
+) -> Entry:
     """A negative prompt's text-to-audio inputs for every item, at the positive's lengths."""
     rows = negative.tensors
     if rows.time_aligned is not None or negative.timed:
@@ -145,11 +125,7 @@ def _negative_prompt(generator, negative: Conditioning, tensors, frames: int) ->
             f"the negative conditioning holds {rows.batch_size} prompts for "
             f"{tensors.batch_size} items: give one negative prompt"
         )
-    if rows.batch_size == 1:
-        rows = rows.expand(tensors.batch_size) if tensors.batch_size > 1 else rows
-    rows = dataclasses.replace(
-        rows,
-        latent_lengths=tensors.latent_lengths,
-        global_duration_log=tensors.global_duration_log,
-    )
-    return _entry(generator, rows, frames)
+    if rows.batch_size == 1 and tensors.batch_size > 1:
+        rows = rows.expand(tensors.batch_size)
+    rows = rows.with_lengths(tensors.latent_lengths)
+    return _entry(dit_inputs(generator, rows, frames, guided=False), frames)

@@ -9,50 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from audiogen_core.models.adapter import frames_mask
+from audiogen_core.models.generator import DiTInputs
 
 from . import keys
 
 
-def dit_inputs(kwargs: dict[str, Any]) -> dict[str, Tensor]:
-    """The DiT's inputs among ComfyUI's keyword arguments."""
-    return {
-        "context_mask": kwargs[keys.CONTEXT_MASK],
-        "time_aligned": kwargs[keys.TIME_ALIGNED],
-        "lengths": kwargs[keys.LENGTHS],
-    }
+def dit_inputs(context: Tensor, kwargs: dict[str, Any]) -> DiTInputs:
+    """The DiT's inputs from ComfyUI's context and keyword arguments (``keys``)."""
+    return DiTInputs(
+        context=context,
+        context_mask=kwargs[keys.CONTEXT_MASK].bool(),
+        lengths=kwargs[keys.LENGTHS].long(),
+        time_aligned=kwargs[keys.TIME_ALIGNED],
+    )
 
 
-def velocity(
-    dit: nn.Module,
-    x: Tensor,
-    timestep: Tensor,
-    context: Tensor,
-    *,
-    context_mask: Tensor,
-    time_aligned: Tensor,
-    lengths: Tensor,
-) -> Tensor:
-    """The DiT's velocity (b, c, t) for ComfyUI's inputs: timesteps (b,) float sigma * 1000.
+def velocity(generator, x: Tensor, timestep: Tensor, inputs: DiTInputs) -> Tensor:
+    """The generator's velocity (b, c, t) for ComfyUI's rows: timesteps (b,) float sigma * 1000.
 
     The reference truncates a scalar timestep to an integer before embedding it. ComfyUI passes
     one float per row; when they are all equal (as every sampler of ComfyUI's passes them) the
     DiT gets the scalar and truncates it itself, exactly as the pack's sampler calls it;
     otherwise each row is truncated here.
     """
-    frames = x.shape[-1]
     timestep = timestep.float()
     if bool((timestep == timestep[0]).all()):
         timestep = timestep[0]
     else:
         timestep = timestep.long()
-    constants = dit.prepare(
-        frames,
-        time_aligned,
-        context,
-        frames_mask(lengths.to(x.device), frames),
-        context_mask.to(x.device).bool(),
-    )
-    return dit.velocity(x, timestep, constants)
+    device = x.device
+    inputs = DiTInputs(*(t.to(device) for t in inputs))
+    return generator.velocity_fn(inputs, x.shape[-1])(x, timestep)

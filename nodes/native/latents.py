@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from audiogen_core.pipeline import AudioLatent
-from audiogen_core.sampling.timegrid import TimeGrid
+from audiogen_core.conditioning.timegrid import TimeGrid
+from audiogen_core.sampling.latent import AudioLatent
 
 from . import keys
 

@@ -26,7 +26,7 @@ import comfy.supported_models_base
 import torch
 from torch import Tensor, nn
 
-from audiogen_core.models.generator import layout_message
+from audiogen_core.conditioning.encoded import layout_message
 from audiogen_core.runtime import memory
 
 from . import dit_call, keys
@@ -97,9 +97,11 @@ class AudioGenDiT(nn.Module):
     DiT's conditioning terms from the keyword arguments on every call.
     """
 
-    def __init__(self, dit: nn.Module) -> None:
+    def __init__(self, generator: Any) -> None:
         super().__init__()
-        self.dit = dit
+        self.dit = generator.backbone
+        # Not registered: only the DiT's parameters are this module's.
+        object.__setattr__(self, "generator", generator)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -126,7 +128,7 @@ class AudioGenDiT(nn.Module):
     def _forward(
         self, x: Tensor, timestep: Tensor, context: Tensor, transformer_options: dict, **kwargs
     ) -> Tensor:
-        return dit_call.velocity(self.dit, x, timestep, context, **dit_call.dit_inputs(kwargs))
+        return dit_call.velocity(self.generator, x, timestep, dit_call.dit_inputs(context, kwargs))
 
 
 class AudioGenBaseModel(comfy.model_base.BaseModel):
@@ -139,7 +141,7 @@ class AudioGenBaseModel(comfy.model_base.BaseModel):
     def __init__(self, generator: Any, device: torch.device | None = None) -> None:
         config = AudioGenModelConfig(int(generator.latent_dim))
         super().__init__(config, comfy.model_base.ModelType.FLOW, device=device)
-        self.diffusion_model = AudioGenDiT(generator.backbone)
+        self.diffusion_model = AudioGenDiT(generator)
         # Not registered: the generator's parameters outside the DiT are not managed here.
         object.__setattr__(self, "generator", generator)
 

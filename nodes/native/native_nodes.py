@@ -12,9 +12,10 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from audiogen_core.conditioning.blending import DEFAULT_TIME_MODE, TIME_MODES
-from audiogen_core.pipeline import AudioLatent, Conditioning
+from audiogen_core.conditioning.encoded import Conditioning
+from audiogen_core.conditioning.timegrid import TimeGrid
+from audiogen_core.sampling.latent import AudioLatent
 from audiogen_core.sampling.settings import SETTINGS
-from audiogen_core.sampling.timegrid import TimeGrid
 
 from .. import common
 from ..managed import ManagedModel

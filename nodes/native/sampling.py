@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from audiogen_core.pipeline import resolve_seed, seeded_noise
+from audiogen_core.sampling.noise import resolve_seed, seeded_noise
 from audiogen_core.sampling.schedules import denoise_schedule
 from audiogen_core.sampling.settings import SETTINGS
 

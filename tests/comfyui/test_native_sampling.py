@@ -24,7 +24,7 @@ SEED = 7
 
 @pytest.fixture(scope="session")
 def models(comfyui, tiny_model_dir):
-    from audiogen_core.checkpoints.weights import (
+    from audiogen_core.checkpoints.loaders import (
         load_audio_tokenizer,
         load_generator,
         load_text_encoder,

@@ -8,16 +8,17 @@ converters.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from workflow_graph import run_node
 
-from audiogen_core.pipeline import AudioGenPipeline, AudioLatent, seeded_noise
+from audiogen_core.conditioning.timegrid import TimeGrid
+from audiogen_core.pipeline import AudioGenPipeline
+from audiogen_core.sampling.guidance import guided_velocity
+from audiogen_core.sampling.latent import AudioLatent
+from audiogen_core.sampling.noise import seeded_noise
 from audiogen_core.sampling.schedules import denoise_schedule, sigma_schedule
 from audiogen_core.sampling.settings import SETTINGS
-from audiogen_core.sampling.timegrid import TimeGrid
 from nodes import native
 from nodes.generation import AudioGenTextEncode
 from nodes.native import dit_call, keys, latents
@@ -208,15 +209,15 @@ def test_a_negative_with_timed_prompts_is_refused_naming_the_node(tiny_models, c
 # --------------------------------------------------------------------------- one DiT call
 
 
-def _comfy_rows(positive, negative):
-    """The rows ComfyUI's CFG batch puts through the model: positive then negative."""
-    entries = [positive[0], negative[0]]
-    return {
-        "context": torch.cat([e[0] for e in entries]),
-        keys.CONTEXT_MASK: torch.cat([e[1][keys.CONTEXT_MASK] for e in entries]),
-        keys.TIME_ALIGNED: torch.cat([e[1][keys.TIME_ALIGNED] for e in entries]),
-        keys.LENGTHS: torch.cat([e[1][keys.LENGTHS] for e in entries]),
-    }
+def _inputs(entries):
+    """The DiT inputs of ComfyUI's batch of these entries' rows, in order."""
+    return dit_call.dit_inputs(
+        torch.cat([e[0] for e in entries]),
+        {
+            name: torch.cat([e[1][name] for e in entries])
+            for name in (keys.CONTEXT_MASK, keys.TIME_ALIGNED, keys.LENGTHS)
+        },
+    )
 
 
 @pytest.mark.parametrize("time_mode", ["blend", "aligned"])
@@ -226,17 +227,16 @@ def test_one_call_on_comfyuis_rows_gives_the_samplers_guided_velocity(tiny_model
     positive, negative, latent = native_inputs(tiny_models, cond, batch_size=2, time_mode=time_mode)
     frames = latent["samples"].shape[-1]
     items = pipe.apply_time_mode(cond, time_mode).tensors.expand(2)
-    items = dataclasses.replace(items, latent_lengths=positive[0][1][keys.LENGTHS])
+    items = items.with_lengths(positive[0][1][keys.LENGTHS])
     x = torch.randn(2, generator.latent_dim, frames, generator=torch.Generator().manual_seed(3))
     sigma = 0.734
-    expected = generator.velocity_fn(items, frames, 5.0)(x, torch.tensor(sigma * 1000))
-    rows = _comfy_rows(positive, negative)
+    expected = guided_velocity(generator, items, frames, 5.0)(x, torch.tensor(sigma * 1000))
+    # ComfyUI batches the positive and negative rows into one call.
     out = dit_call.velocity(
-        generator.backbone,
+        generator,
         torch.cat([x, x]),
         torch.full((4,), sigma * 1000),
-        rows.pop("context"),
-        **dit_call.dit_inputs(rows),
+        _inputs([positive[0], negative[0]]),
     )
     conditioned, unconditioned = out.float().chunk(2)
     guided = unconditioned + (conditioned - unconditioned) * 5.0
@@ -246,24 +246,12 @@ def test_one_call_on_comfyuis_rows_gives_the_samplers_guided_velocity(tiny_model
 def test_rows_at_different_timesteps_are_each_truncated_like_the_reference(tiny_models, cond):
     generator = tiny_models["model"].component
     positive, _, latent = native_inputs(tiny_models, cond, batch_size=2)
-    rows = {k: v for k, v in positive[0][1].items() if k != keys.FRAMES}
     x = torch.randn(2, generator.latent_dim, latent["samples"].shape[-1])
-    both = dit_call.velocity(
-        generator.backbone,
-        x,
-        torch.tensor([734.6, 210.2]),
-        positive[0][0],
-        **dit_call.dit_inputs(rows),
-    )
+    inputs = _inputs(positive)
+    both = dit_call.velocity(generator, x, torch.tensor([734.6, 210.2]), inputs)
     for row, timestep in ((0, 734.0), (1, 210.0)):
-        alone = {k: v[row : row + 1] for k, v in rows.items()}
-        single = dit_call.velocity(
-            generator.backbone,
-            x[row : row + 1],
-            torch.tensor([timestep]),
-            positive[0][0][row : row + 1],
-            **dit_call.dit_inputs(alone),
-        )
+        alone = type(inputs)(*(t[row : row + 1] for t in inputs))
+        single = dit_call.velocity(generator, x[row : row + 1], torch.tensor([timestep]), alone)
         torch.testing.assert_close(both[row : row + 1], single, rtol=1e-5, atol=1e-5)
 
 
