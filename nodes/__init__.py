@@ -22,6 +22,7 @@ from . import (
     video,
     view,
 )
+from .native import native_nodes
 
 _MODULES = (
     loaders,
@@ -33,6 +34,7 @@ _MODULES = (
     mixer,
     video,
     view,
+    native_nodes,
 )
 
 NODES: list[type[io.ComfyNode]] = [node for module in _MODULES for node in module.NODES]

@@ -31,7 +31,7 @@ from audiogen_core.runtime.devices import resolve_dtype
 from audiogen_core.sampling.latent import AudioLatent
 from audiogen_core.sampling.settings import SETTINGS
 
-from . import comfy_compat
+from . import comfy_compat, native
 
 
 @dataclass
@@ -122,6 +122,9 @@ def load_managed_generator(
         loader, folder, device, precision, weight_dtype, "unet"
     )
     sampling_side, text_side = generator_parts(managed.component)
+    # Inside ComfyUI the DiT is held in the BaseModel its own samplers drive, so the native
+    # MODEL (a clone of this patcher) and the pack's Sampler share one loaded-model entry.
+    sampling_side = native.sampling_module(managed.component)
     managed.patcher = comfy_compat.make_patcher(sampling_side, load_device, offload_device)
     managed.text_side = comfy_compat.make_patcher(text_side, load_device, offload_device)
     return managed

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from comfy_sampling_nodes import sampling_node_interfaces
 from comfy_standins import FFMPEG, FFPROBE, StandInFolderPaths, bind_core_nodes, probe
 from workflow_graph import FRONTEND_ONLY, check_workflow, execute, registry_of, to_prompt
 
@@ -31,6 +32,9 @@ from nodes import NODES
 from nodes.display import TAKES
 
 NODE_CLASS_MAPPINGS = registry_of(NODES)
+# ComfyUI's own sampling nodes, which the native sampling workflows use: checked here, run in a
+# real ComfyUI (tests/comfyui).
+SAMPLING_NODES = sampling_node_interfaces()
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
 SAVED_WITH_0_1_0 = ROOT / "tests" / "fixtures" / "workflows"
@@ -44,6 +48,7 @@ CORE_NODE_TYPES = {
     "SaveVideo",
     "GetVideoComponents",
     "LoadVideo",
+    *SAMPLING_NODES,
 }
 VIDEO_FRAMES, VIDEO_FPS = 30, 24  # 1.25 s: not a whole number of 0.04 s latent frames
 
@@ -80,7 +85,11 @@ def test_the_saved_0_1_0_graphs_are_the_five_workflows():
 
 @pytest.fixture
 def registry(tmp_path) -> dict[str, type]:
-    return {**NODE_CLASS_MAPPINGS, **bind_core_nodes(StandInFolderPaths(tmp_path / "ComfyUI"))}
+    return {
+        **NODE_CLASS_MAPPINGS,
+        **bind_core_nodes(StandInFolderPaths(tmp_path / "ComfyUI")),
+        **SAMPLING_NODES,
+    }
 
 
 def nodes_of(workflow: dict, node_type: str) -> list[dict]:

@@ -31,7 +31,21 @@ SIGNATURES = (
     "ComfyExtension.get_node_list",
     "ComfyExtension.on_load",
 )
-TYPES = ("Boolean", "Int", "Float", "String", "Combo", "Image", "Audio", "Video")
+TYPES = (
+    "Boolean",
+    "Int",
+    "Float",
+    "String",
+    "Combo",
+    "Image",
+    "Audio",
+    "Video",
+    "Model",
+    "Conditioning",
+    "Latent",
+    "Sigmas",
+    "Noise",
+)
 
 
 def _lookup(api, dotted: str):

@@ -330,6 +330,12 @@ Combo = _comfy_type("COMBO", _ComboInput)
 Image = _comfy_type("IMAGE")
 Audio = _comfy_type("AUDIO")
 Video = _comfy_type("VIDEO")
+# What ComfyUI's own samplers take and give (the native sampling nodes).
+Model = _comfy_type("MODEL")
+Conditioning = _comfy_type("CONDITIONING")
+Latent = _comfy_type("LATENT")
+Sigmas = _comfy_type("SIGMAS")
+Noise = _comfy_type("NOISE")
 
 
 class MultiType:
