@@ -176,11 +176,18 @@ class WeightsError(RuntimeError):
     """A snapshot folder or weight file is missing, unsafe or does not fit the model."""
 
 
+def include_arguments() -> str:
+    """DOWNLOAD_PATTERNS as ``hf download --include`` arguments (the one list for the
+    ``download`` command, every hint and the docs)."""
+    return " ".join(f'"{pattern}"' for pattern in DOWNLOAD_PATTERNS)
+
+
 def download_command(kind: SnapshotKind, folder: Path) -> str:
     """The ``hf download`` line for one snapshot, fetching only what is ever loaded."""
-    include = " ".join(f'"{pattern}"' for pattern in DOWNLOAD_PATTERNS)
     revision = f" --revision {kind.revision}" if kind.revision else ""
-    return f"hf download {kind.repo_id}{revision} --local-dir {folder} --include {include}"
+    return (
+        f"hf download {kind.repo_id}{revision} --local-dir {folder} --include {include_arguments()}"
+    )
 
 
 def snapshot_set(multilingual: bool = False) -> tuple[SnapshotKind, ...]:
@@ -219,7 +226,7 @@ def _refuse_pickle(path: Path) -> None:
         raise WeightsError(
             f"{path} is a pickle checkpoint ({path.suffix}); it is never loaded because "
             "unpickling can run arbitrary code. Use the official safetensors files instead "
-            "(`hf download <repo> --include '*.safetensors' '*.json'`)."
+            f"(`hf download <repo> --include {include_arguments()}`)."
         )
 
 
