@@ -243,8 +243,8 @@ class AudioGenCutsFromVideo(io.ComfyNode):
             description=(
                 "Finds the scene cuts of a video (frames that change most of the picture) so "
                 "a sound can start on a cut: the cut times, the shots as timeline ranges, the "
-                "first cut and the number of cuts: a whoosh on every change of shot, a new "
-                "ambience for each scene.\n\n"
+                "first cut and the number of cuts. Use it for a whoosh on every change of shot "
+                "or a new ambience for each scene.\n\n"
                 "Connect first_cut_s to an AudioGen Timed Prompt's start_s, or copy shots into "
                 "an AudioGen Timeline From Text and write a sound after each range.\n\n"
                 "A frame is a cut when its change reaches threshold and stands out from the "

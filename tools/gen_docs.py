@@ -153,9 +153,10 @@ def help_page(info: dict) -> str:
 
 
 def _summary(description: str) -> str:
+    """The description's first sentence (a period before a capital letter ends it, so "e.g."
+    does not)."""
     first = description.split("\n\n")[0].strip()
-    match = re.match(r"(.+?[.:])(\s|$)", first)
-    return match.group(1) if match else first
+    return re.split(r"(?<=\.)\s+(?=[A-Z])", first)[0]
 
 
 def _anchor(info: dict) -> str:

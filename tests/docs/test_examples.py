@@ -7,8 +7,8 @@ A fenced block says what it is in its info string:
   ``AUDIOGEN_MODEL_DIR`` naming the tiny snapshots (tests/support/tiny_snapshots.py) where a
   reader has the official weights. ``python -m audiogen_core ...`` lines are run by calling the
   command line's ``main()`` with the same arguments in this process (a new interpreter per
-  line would cost seconds each); ``generate`` and ``batch`` get ``--steps 2``, and Python
-  blocks ``steps=2``, which changes how long sampling takes, not what the example does. Python
+  line would cost seconds each); ``generate`` and ``batch`` get ``--steps 1``, and Python
+  blocks ``steps=1``, which changes how long sampling takes, not what the example does. Python
   blocks of a page share one namespace, like cells of a notebook.
 - ```` ```text file=NAME ```` (any language): written to NAME before the blocks after it run.
 - ```` ```bash needs-weights ```` and the other reasons in SKIPPED: not run, for that reason.
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(
@@ -40,7 +41,7 @@ SKIPPED = {
     "needs-comfyui": "runs inside a ComfyUI installation",
     "test-suite": "is the test suite itself",
 }
-FAST_STEPS = "2"
+FAST_STEPS = "1"
 FENCE = re.compile(r"^```(\S*)[ \t]*(.*)$")
 
 
@@ -113,8 +114,19 @@ def test_every_code_block_runs_or_says_why_not():
             )
 
 
+@pytest.fixture
+def one_thread():
+    """The tiny models gain nothing from threads; on a busy machine the second one only spins."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_examples_of_the_page_run(page, tiny_model_dir, tmp_path, monkeypatch):
+def test_examples_of_the_page_run(page, tiny_model_dir, tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("AUDIOGEN_MODEL_DIR", str(tiny_model_dir))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
