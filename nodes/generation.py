@@ -94,7 +94,7 @@ class AudioGenSampler(io.ComfyNode):
                 common.Conditioning.Input("conditioning", tooltip="From AudioGen Text Encode."),
                 io.Int.Input(
                     "seed",
-                    default=0,
+                    default=SETTINGS.seed,
                     min=0,
                     max=SETTINGS.seed_modulus - 1,
                     control_after_generate=True,
@@ -104,28 +104,30 @@ class AudioGenSampler(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "steps",
-                    default=25,
-                    min=1,
+                    default=SETTINGS.steps,
+                    min=SETTINGS.steps_range[0],
                     max=SETTINGS.steps_range[1],
-                    tooltip="Sampling steps (25 recommended; fewer is faster and rougher).",
+                    tooltip=f"Sampling steps ({SETTINGS.steps} recommended; fewer is faster and "
+                    "rougher).",
                 ),
                 io.Float.Input(
                     "guidance",
-                    default=5.0,
+                    default=SETTINGS.guidance,
                     min=SETTINGS.guidance_range[0],
                     max=SETTINGS.guidance_range[1],
                     step=0.1,
-                    tooltip="Classifier-free guidance: how closely to follow the prompt (5.0 "
-                    "recommended; 1.0 or less turns it off and runs twice as fast).",
+                    tooltip="Classifier-free guidance (ComfyUI's cfg): how closely to follow "
+                    f"the prompt ({SETTINGS.guidance:.1f} recommended; 1.0 or less turns it off "
+                    "and runs twice as fast).",
                 ),
                 io.Float.Input(
                     "sway",
-                    default=-1.0,
+                    default=SETTINGS.sway,
                     min=SETTINGS.sway_range[0],
                     max=SETTINGS.sway_range[1],
                     step=0.05,
                     tooltip="Sway sampling: negative values spend more steps early on the "
-                    "overall structure (-1.0 recommended, 0 = uniform steps).",
+                    f"overall structure ({SETTINGS.sway:.1f} recommended, 0 = uniform steps).",
                 ),
                 io.Float.Input(
                     "duration_s",
@@ -139,8 +141,8 @@ class AudioGenSampler(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "batch_size",
-                    default=1,
-                    min=1,
+                    default=SETTINGS.variations,
+                    min=SETTINGS.variations_range[0],
                     max=SETTINGS.variations_range[1],
                     tooltip="Variations to make in one run; item i uses seed + i, so any one "
                     "of them can be re-made alone from its own seed.",
@@ -156,7 +158,7 @@ class AudioGenSampler(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "denoise",
-                    default=1.0,
+                    default=SETTINGS.denoise,
                     min=0.01,
                     max=1.0,
                     step=0.01,

@@ -17,6 +17,7 @@ from audiogen_core.checkpoints.weights import (
 )
 from audiogen_core.models.ops import WEIGHT_DTYPE_CHOICES
 from audiogen_core.runtime.devices import DEVICE_CHOICES, DTYPE_CHOICES
+from audiogen_core.sampling.settings import SETTINGS
 
 from . import common, model_paths
 from .managed import load_managed, load_managed_generator
@@ -57,7 +58,7 @@ def _weight_dtype_input(node_id: str) -> io.Combo.Input:
     return io.Combo.Input(
         "weight_dtype",
         options=list(WEIGHT_DTYPE_CHOICES),
-        default="default",
+        default=SETTINGS.weight_dtype,
         optional=True,
         tooltip="How the Linear and convolution weights are stored; they are cast to the "
         "precision above as each layer runs. default: in the precision itself. fp8 halves "
@@ -124,7 +125,7 @@ class AudioGenModelLoader(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, model: str, device: str, precision: str, weight_dtype: str = "default"
+        cls, model: str, device: str, precision: str, weight_dtype: str = SETTINGS.weight_dtype
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(GENERATOR, model)
@@ -171,7 +172,11 @@ class AudioGenTextEncoderLoader(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, text_encoder: str, device: str, precision: str, weight_dtype: str = "default"
+        cls,
+        text_encoder: str,
+        device: str,
+        precision: str,
+        weight_dtype: str = SETTINGS.weight_dtype,
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(TEXT_ENCODER, text_encoder)
@@ -233,7 +238,7 @@ class AudioGenAudioTokenizerLoader(io.ComfyNode):
         device: str,
         precision: str,
         load_encoder: bool,
-        weight_dtype: str = "default",
+        weight_dtype: str = SETTINGS.weight_dtype,
     ) -> io.NodeOutput:
         with common.user_errors(cls.DISPLAY_NAME):
             folder = model_paths.resolve_snapshot(AUDIO_TOKENIZER, audio_tokenizer)

@@ -206,8 +206,7 @@ def cli_parser() -> argparse.ArgumentParser:
         sys.path.insert(0, str(ROOT))
     from audiogen_core.cli import main
 
-    build = getattr(main, "build_parser", None) or main._parser
-    return build()
+    return main.build_parser()
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:

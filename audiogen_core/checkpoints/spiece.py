@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from tokenizers import (
@@ -33,6 +32,8 @@ from tokenizers import (
     processors,
 )
 from tokenizers.models import Unigram
+
+from ..media.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -170,14 +171,7 @@ def load_spiece_tokenizer(folder: Path | str) -> Tokenizer:
     tokenizer = convert_spiece(spiece_path, extra_ids)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(suffix=".json", dir=cached.parent)
-        os.close(handle)
-        try:
-            tokenizer.save(tmp)
-            os.replace(tmp, cached)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomically(cached, tokenizer.to_str(pretty=True).encode("utf-8"), overwrite=True)
     except OSError as exc:
         logger.warning(
             "could not cache the converted tokenizer in %s (%s); set %s to a writable folder "

@@ -29,20 +29,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from ..media.files import encode_wav, remove_temporaries, write_atomically
+from ..sampling.settings import SETTINGS
+from . import arguments
 from .jobs import BadLine, Item, Job, JobDefaults, JobsFile, JobsFileError, read_jobs
 from .manifest import (
     MANIFEST_NAME,
     ManifestPart,
     check_file,
-    encode_wav,
     latest_records,
     merge,
     read_records,
     record_key,
-    remove_partials,
     sha256_of,
-    write_atomically,
 )
+from .model_folders import model_folders
 
 # Processes that finish early wait at the final collective for the slowest one; a long run
 # must not trip the default 30-minute timeout there.
@@ -56,7 +57,11 @@ class BatchError(ValueError):
 # ---------------------------------------------------------------------------- command line
 
 
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+def add_parser(sub) -> None:
+    """Add ``batch`` to the CLI's subcommands."""
+    parser = sub.add_parser(
+        "batch", help="generate every job of a JSONL/CSV file into a folder (resumable, torchrun)"
+    )
     parser.add_argument(
         "jobs",
         type=Path,
@@ -76,26 +81,19 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="try again the jobs the manifest records as failed (skipped otherwise)",
     )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="length in seconds for jobs without one (default: the model's predicted length)",
-    )
-    parser.add_argument("--steps", type=int, default=25, help="default sampling steps (25)")
-    parser.add_argument("--guidance", type=float, default=5.0, help="default guidance (5.0)")
-    parser.add_argument("--sway", type=float, default=-1.0, help="default sway (-1.0)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of jobs without one (0)")
-    parser.add_argument("--variations", type=int, default=1, help="default variations per job (1)")
-    parser.add_argument(
-        "--format", default="pcm16", choices=("pcm16", "float"), help="WAV sample format"
-    )
+    arguments.add_sampling_arguments(parser, for_batch=True)
+    arguments.add_format_argument(parser)
+    arguments.add_device_arguments(parser)
+    arguments.add_model_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The batch command; returns the exit status."""
+    return run_batch(args, lambda: model_folders(args))
 
 
 def _defaults(args: argparse.Namespace) -> JobDefaults:
     """The run's defaults, checked with the core's limits (the flag named) before any work."""
-    from ..sampling.settings import SETTINGS
-
     if args.batch_size < 1:
         raise BatchError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.seed < 0:
@@ -303,7 +301,9 @@ class _Worker:
         data = encode_wav(samples, self.pipe.sample_rate, self.fmt)
         path = self.out / item.file
         digest = hashlib.sha256(data).hexdigest()
-        if path.exists():
+        try:
+            write_atomically(path, data)
+        except FileExistsError:
             # Never replace a file this run did not just make; if it already holds exactly this
             # audio (a crash between the rename and the manifest line), record it.
             if sha256_of(path) != digest:
@@ -313,11 +313,8 @@ class _Worker:
                     "since); it is left as it is: move it away to have it made again",
                 )
                 return
-        else:
-            try:
-                write_atomically(path, data)
-            except OSError as exc:
-                raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            raise BatchError(f"cannot write {path}: {exc.strerror or exc}") from exc
         self.part.append(
             {
                 "status": "done",
@@ -445,7 +442,7 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
 
     device = _device(args.device, ranks)
     dist = _start_process_group(ranks, device)
-    pipe = _load_models(folders, device, args.dtype, ranks) if work else None
+    pipe = _load_models(folders, device, args.dtype, args.weight_dtype, ranks) if work else None
     part = ManifestPart(out, ranks.rank)
     if ranks.rank == 0:
         _record_bad_lines(part, jobs_file.bad_lines, latest)
@@ -468,20 +465,35 @@ def run_batch(args: argparse.Namespace, model_folders: Callable[[], dict[str, Pa
     if ranks.rank != 0:
         return 0
     merged = merge(out, _sort_order(jobs_file))
-    remove_partials(out)
+    remove_temporaries(out)
     return _summary(ranks, tallies, jobs_file, merged, out)
 
 
-def _load_models(folders: dict[str, Path], device: str, dtype: str, ranks: Ranks):
+def _load_models(folders: dict[str, Path], device: str, dtype: str, weight_dtype: str, ranks):
+    """The three models on this process's device (the folders were checked already)."""
+    from ..checkpoints.weights import load_audio_tokenizer, load_generator, load_text_encoder
+    from ..models.ops import weight_dtype_from_name
     from ..pipeline import AudioGenPipeline
+    from ..runtime.devices import resolve_device, resolve_dtype
 
     loading = time.perf_counter()
-    pipe = AudioGenPipeline.load(
-        folders["generator"],
-        folders["text_encoder"],
-        folders["audio_tokenizer"],
-        device=device,
-        dtype=dtype,
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    stored = weight_dtype_from_name(weight_dtype)
+    pipe = AudioGenPipeline(
+        generator=load_generator(
+            folders["generator"], torch_device, torch_dtype, weight_dtype=stored
+        ),
+        text_encoder=load_text_encoder(
+            folders["text_encoder"], torch_device, torch_dtype, weight_dtype=stored
+        ),
+        audio_tokenizer=load_audio_tokenizer(
+            folders["audio_tokenizer"],
+            torch_device,
+            torch_dtype,
+            include_encoder=False,
+            weight_dtype=stored,
+        ),
     )
     ranks.say(f"models loaded in {time.perf_counter() - loading:.1f} s on {pipe.generator.device}")
     return pipe

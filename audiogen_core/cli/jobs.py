@@ -16,8 +16,11 @@ prompt in ``caption``). ``audio_id`` names the file, ``content`` is the tagged p
 ``caption`` that starts with ``<|caption|>`` is a whole tagged prompt rather than a view;
 ``category`` and ``audio`` (the recording an evaluation compares against) are known and unused.
 
-A line that cannot be used becomes a ``BadLine`` with its line number and the reason; the other
-lines still run. Unknown fields are reported once per field.
+A line that cannot be used (not JSON, no prompt, a bad name) becomes a ``BadLine`` with its
+line number and the reason; the other lines still run. A setting that breaks one of the limits
+every entry point shares (``SETTINGS``: steps, guidance, sway, seed, variations, duration) stops
+the whole run before any model loads, naming the file, the line and the field, as a mistyped
+flag does. Unknown fields are reported once per field.
 """
 
 from __future__ import annotations
@@ -25,25 +28,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..conditioning.prompt import TAGS, VIEWS, compose_views, validate_prompt
 from ..pipeline import frames_for_duration
+from ..sampling.settings import SETTINGS
 
 LATENT_FRAME_RATE = 25  # Dasheng-AudioGen: 16000 Hz / 640 samples per latent frame
-MAX_VARIATIONS = 100
-SETTINGS = ("duration", "seed", "variations", "steps", "guidance", "sway")
+SETTING_FIELDS = ("duration", "seed", "variations", "steps", "guidance", "sway")
 OFFICIAL_FIELDS = ("audio_id", "content", "category", "audio")
-KNOWN_FIELDS = ("prompt", *VIEWS, "name", *SETTINGS, *OFFICIAL_FIELDS)
+KNOWN_FIELDS = ("prompt", *VIEWS, "name", *SETTING_FIELDS, *OFFICIAL_FIELDS)
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]')
 _MAX_NAME = 120
 
 
 class JobsFileError(ValueError):
-    """The jobs file as a whole cannot be used (missing, unreadable, no jobs at all)."""
+    """The jobs file as a whole cannot be used (missing, unreadable, no jobs at all, or a
+    setting out of the limits)."""
+
+
+class _SettingError(ValueError):
+    """A line's setting that SETTINGS refuses: stops the run, unlike a bad line."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,11 @@ class JobDefaults:
     """Settings for jobs that do not set them (the batch command's options)."""
 
     duration_s: float | None = None
-    seed: int = 0
-    variations: int = 1
-    steps: int = 25
-    guidance: float = 5.0
-    sway: float = -1.0
+    seed: int = SETTINGS.seed
+    variations: int = SETTINGS.variations
+    steps: int = SETTINGS.steps
+    guidance: float = SETTINGS.guidance
+    sway: float = SETTINGS.sway
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,9 @@ def read_jobs(path: Path, defaults: JobDefaults) -> JobsFile:
             if key not in KNOWN_FIELDS:
                 unknown.setdefault(key, line)
         try:
-            jobs.append(_job(line, row, defaults))
+            jobs.append(_job(line, row, defaults, f"{path.name} line {line}: "))
+        except _SettingError as exc:
+            raise JobsFileError(f"{exc}; fix the line, then run again") from None
         except ValueError as exc:
             bad.append(BadLine(line, str(exc)))
     jobs, duplicates = _drop_duplicate_files(jobs)
@@ -193,21 +202,45 @@ def _csv_rows(data: bytes, path: Path) -> list[tuple[int, dict | BadLine]]:
     return rows
 
 
-def _job(line: int, row: dict, defaults: JobDefaults) -> Job:
-    duration = row.get("duration")
+def _job(line: int, row: dict, defaults: JobDefaults, where: str) -> Job:
+    """``where`` ("jobs.jsonl line 3: ") starts the message of a setting out of the limits."""
+    settings = {key: _setting(row.get(key), key, where) for key in SETTING_FIELDS}
     return Job(
         line=line,
         name=_name(row.get("name", row.get("audio_id")), line),
         prompt=_prompt(row),
-        seed=_whole(row.get("seed"), "seed", defaults.seed, 0),
-        duration_s=defaults.duration_s if duration is None else _duration(duration),
-        variations=_whole(
-            row.get("variations"), "variations", defaults.variations, 1, MAX_VARIATIONS
-        ),
-        steps=_whole(row.get("steps"), "steps", defaults.steps, 1),
-        guidance=_number(row.get("guidance"), "guidance", defaults.guidance, minimum=0.0),
-        sway=_number(row.get("sway"), "sway", defaults.sway),
+        seed=defaults.seed if settings["seed"] is None else settings["seed"],
+        duration_s=defaults.duration_s if row.get("duration") is None else settings["duration"],
+        variations=settings["variations"] or defaults.variations,
+        steps=settings["steps"] or defaults.steps,
+        guidance=defaults.guidance if settings["guidance"] is None else settings["guidance"],
+        sway=defaults.sway if settings["sway"] is None else settings["sway"],
     )
+
+
+def _setting(value: object, key: str, where: str) -> int | float | None:
+    """A line's setting checked with SETTINGS (None when the line leaves it unset)."""
+    if value is None:
+        return None
+    name = f"{where}{key}"
+    try:
+        number = _as_number(value, name)
+        if key in ("seed", "variations", "steps") and float(number).is_integer():
+            number = int(number)
+        if key == "seed":
+            if SETTINGS.check_seed(number, name) is None:
+                raise ValueError(
+                    f"{name} must be between 0 and 2**64 - 1 in a batch run (files are remade "
+                    f"from their seed), got {number}"
+                )
+            return number
+        checked = getattr(SETTINGS, f"check_{key}")(number, name)
+        if key == "duration":
+            frames_for_duration(checked, LATENT_FRAME_RATE)  # at least one latent frame
+        return checked
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise _SettingError(message if message.startswith(where) else f"{where}{message}") from None
 
 
 def _prompt(row: dict) -> str:
@@ -258,40 +291,19 @@ def _name(value: object, line: int) -> str:
     return name
 
 
-def _whole(value: object, key: str, default: int, minimum: int, maximum: int | None = None):
-    if value is None:
-        return default
-    number = _as_number(value, key)
-    if not float(number).is_integer() or number < minimum or (maximum and number > maximum):
-        upper = f" and <= {maximum}" if maximum else ""
-        raise ValueError(f"'{key}' must be a whole number >= {minimum}{upper}, got {value!r}")
-    return int(number)
-
-
-def _number(value: object, key: str, default: float, minimum: float | None = None) -> float:
-    if value is None:
-        return default
-    number = float(_as_number(value, key))
-    if not math.isfinite(number) or (minimum is not None and number < minimum):
-        bound = f" >= {minimum:g}" if minimum is not None else ""
-        raise ValueError(f"'{key}' must be a finite number{bound}, got {value!r}")
-    return number
-
-
-def _duration(value: object) -> float:
-    seconds = float(_as_number(value, "duration"))
-    frames_for_duration(seconds, LATENT_FRAME_RATE)  # raises, naming the allowed range
-    return seconds
-
-
-def _as_number(value: object, key: str) -> int | float:
+def _as_number(value: object, name: str) -> int | float:
+    """JSON numbers as they are, CSV cells (text) read as numbers."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"'{key}' must be a number, got {value!r}")
+        raise TypeError(f"{name} must be a number, got {value!r}")
     if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
         try:
             return float(value.strip())
         except ValueError:
-            raise ValueError(f"'{key}' must be a number, got {value!r}") from None
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
     return value
 
 

@@ -1,9 +1,9 @@
 """The output folder of a batch run: audio written atomically, and a manifest that can resume it.
 
 Order of writes, so that a crash at any moment leaves nothing half done under a final name:
-the audio goes to a hidden ``.NAME.wav.partial`` in the output folder, is flushed to disk and
-renamed onto its final name (``os.replace`` is atomic); only then is its manifest line appended
-and flushed. A crash can therefore leave a finished file without its line (resume finds it,
+the audio is written atomically (``media.files``: a hidden temporary file in the output folder,
+flushed to disk, renamed onto its final name); only then is its manifest line appended and
+flushed. A crash can therefore leave a finished file without its line (resume finds it,
 makes the audio again and records the file if the bytes are the same), but never a line
 without its file or a torn file under a final name.
 
@@ -16,19 +16,16 @@ run reads them.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
+from ..media.files import write_atomically
 
 MANIFEST_NAME = "manifest.jsonl"
 _PART_PATTERN = re.compile(r"manifest\.part-(\d+)\.jsonl")
-PARTIAL_SUFFIX = ".partial"
-SUBTYPES = {"pcm16": "PCM_16", "float": "FLOAT"}
 
 
 def part_path(folder: Path, rank: int) -> Path:
@@ -106,47 +103,6 @@ def check_file(folder: Path, record: dict) -> str | None:
     return None
 
 
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename itself durable; folders cannot be opened this way on Windows.
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def encode_wav(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
-    """The WAV file's bytes, made in memory so that its hash is known before it is written."""
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, samples, sample_rate, subtype=SUBTYPES[fmt], format="WAV")
-    return buffer.getvalue()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` under ``path`` in one step: a hidden partial file, fsync, then a rename."""
-    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
-    _fsync_folder(path.parent)
-
-
-def remove_partials(folder: Path) -> None:
-    """Delete the hidden partial files a killed run left behind (never a finished file)."""
-    for partial in folder.glob(f".*{PARTIAL_SUFFIX}"):
-        partial.unlink(missing_ok=True)
-
-
 class ManifestPart:
     """This process's part of the manifest: one JSON line per record, each flushed to disk."""
 
@@ -176,7 +132,7 @@ def merge(folder: Path, order: dict[tuple, int]) -> list[dict]:
     latest = [r for key, r in latest_records(records).items() if r.get("file") or key in order]
     latest.sort(key=lambda r: (order.get(record_key(r), len(order)), str(r.get("file"))))
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in latest)
-    write_atomically(folder / MANIFEST_NAME, text.encode("utf-8"))
+    write_atomically(folder / MANIFEST_NAME, text.encode("utf-8"), overwrite=True)
     for part in parts:
         part.unlink(missing_ok=True)
     return latest

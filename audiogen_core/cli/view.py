@@ -27,11 +27,18 @@ def add_parser(sub) -> None:
         default=None,
         help="comma-separated panels to draw: waveform, spectrogram, loudness (default: all)",
     )
+    # Renamed to the glossary's words (the nodes' target_lufs and true_peak_dbtp); the old
+    # spellings stay as aliases.
     view.add_argument(
-        "--target", type=float, default=-16.0, help="loudness target line in LUFS (default -16)"
+        "--target-lufs",
+        "--target",
+        type=float,
+        default=-16.0,
+        help="loudness target line in LUFS (default -16)",
     )
     view.add_argument("--no-target", action="store_true", help="draw no loudness target line")
     view.add_argument(
+        "--true-peak-dbtp",
         "--ceiling",
         type=float,
         default=0.0,
@@ -102,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
         height=args.height,
         panels=args.panels or PANELS,
-        target_lufs=None if args.no_target else args.target,
-        ceiling_dbtp=args.ceiling,
+        target_lufs=None if args.no_target else args.target_lufs,
+        ceiling_dbtp=args.true_peak_dbtp,
         markers=markers,
         title=args.audio.name if args.title is None else args.title,
     )

@@ -30,6 +30,8 @@ _RANGE = re.compile(rf"(?P<start>{_TIME})\s*[-\u2013\u2014]\s*(?P<end>{_TIME})?(
 _VIEW = re.compile(r"(?P<view>[A-Za-z]+)\s*:(?P<text>.*)", re.DOTALL)
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
 _LOOKS_TIMED = re.compile(r"[\d.+\-\u2013\u2014]")
+# A view label after other text ("abc-7 music: piano"): mistyped times, or a label out of place.
+_LATE_VIEW = re.compile(rf"(?<![\w-])(?P<view>{'|'.join(VIEWS)})\s*:", re.IGNORECASE)
 _VIEW_LIST = ", ".join(VIEWS)
 
 
@@ -130,6 +132,15 @@ def _read_body(body: str) -> tuple[str | None, str]:
         return None, validate_prompt(body)
     view, text = "caption", body
     match = _VIEW.fullmatch(body)
+    late = None if match else _LATE_VIEW.search(body)
+    if late:
+        before = body[: late.start()].strip()
+        raise ValueError(
+            f"the view label '{late['view']}:' is not at the start of the line (after "
+            f"{before[:40]!r}): write the times as START-END first, then the view (e.g. "
+            f"'2.0-3.0 {late['view'].lower()}: ...'); for a caption that contains "
+            f"'{late['view']}:', start the line with 'caption:'"
+        )
     if match:
         view = match["view"].lower()
         text = match["text"].strip()

@@ -22,9 +22,8 @@ Markers (timed events, regenerated ranges) are shaded across every panel and lab
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from .files import write_atomically
 from .loudness import (
     CEILING_RANGE_DBTP,
     LOUDNESS_RANGE_LUFS,
@@ -871,15 +871,13 @@ def save_png(image: np.ndarray, path: str | Path, *, overwrite: bool = False) ->
         raise ValueError(f"the picture's file name must end in .png, got {path}")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"the folder {path.parent} for the picture does not exist")
+    exists = f"{path} already exists; choose another name or overwrite it"
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; choose another name or overwrite it")
+        raise FileExistsError(exists)
     image_module = require_pillow()[0]
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(handle)
+    encoded = io.BytesIO()
+    image_module.fromarray(image).save(encoded, format="PNG")
     try:
-        image_module.fromarray(image).save(temporary, format="PNG")
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+        return write_atomically(path, encoded.getbuffer(), overwrite=overwrite)
+    except FileExistsError:  # made by someone else while the picture was encoded
+        raise FileExistsError(exists) from None

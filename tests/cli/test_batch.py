@@ -17,7 +17,7 @@ import soundfile
 import torch
 
 from audiogen_core.cli.main import main
-from audiogen_core.cli.manifest import encode_wav
+from audiogen_core.media.files import encode_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = ROOT / "tests" / "fixtures" / "prompts"
@@ -343,3 +343,64 @@ def test_a_torn_manifest_line_is_skipped_and_reported(tmp_path):
     records, problems = read_records(tmp_path)
     assert [r["file"] for r in records] == ["a.wav", "b.wav"]
     assert problems == ["manifest.part-0.jsonl line 1 is incomplete and was skipped"]
+
+
+def test_float_files_are_the_same_bytes_on_every_run(tiny_model_dir, tmp_path, capsys):
+    """No time-stamped PEAK chunk: a file made again a second later is recognised as the same
+    audio (a crash between its rename and its manifest line), not as someone else's file."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"prompt": "<|caption|> rain", "duration": 0.5, "name": "r"}) + "\n")
+    out = tmp_path / "out"
+    args = [*batch_command(jobs, out, tiny_model_dir, "--format", "float")]
+    code, _ = run_in_process(capsys, *args)
+    assert code == 0
+    first = (out / "r.wav").read_bytes()
+    assert soundfile.info(str(out / "r.wav")).subtype == "FLOAT" and b"PEAK" not in first
+    (out / "manifest.jsonl").unlink()
+    time.sleep(1.05)  # a PEAK chunk would record another second
+    code, err = run_in_process(capsys, *args)
+    assert code == 0, err
+    assert "done 1, skipped 0 (already complete), failed 0" in err
+    assert (out / "r.wav").read_bytes() == first
+
+
+def test_a_line_out_of_the_limits_stops_the_run_before_any_model_loads(
+    tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    from audiogen_core.checkpoints import weights
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the jobs file was checked")
+
+    for loader in ("load_generator", "load_text_encoder", "load_audio_tokenizer"):
+        monkeypatch.setattr(weights, loader, refuse)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"prompt": "<|caption|> rain"}\n{"caption": "sea", "steps": 1000}\n')
+    code, err = run_in_process(capsys, *batch_command(jobs, tmp_path / "out", tiny_model_dir))
+    assert code == 2
+    assert "error: jobs.jsonl line 2: steps must be between 1 and 200, got 1000" in err
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_weight_dtype_reaches_every_loader(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    from audiogen_core.checkpoints import weights
+
+    asked = []
+    for name in ("load_generator", "load_text_encoder", "load_audio_tokenizer"):
+        real = getattr(weights, name)
+
+        def watch(*args, _real=real, _name=name, **kwargs):
+            asked.append((_name, kwargs.get("weight_dtype")))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(weights, name, watch)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"prompt": "<|caption|> rain", "duration": 0.5}\n')
+    args = batch_command(jobs, tmp_path / "out", tiny_model_dir, "--weight-dtype", "bf16")
+    code, err = run_in_process(capsys, *args)
+    assert code == 0, err
+    assert sorted(asked) == [
+        ("load_audio_tokenizer", torch.bfloat16),
+        ("load_generator", torch.bfloat16),
+        ("load_text_encoder", torch.bfloat16),
+    ]

@@ -82,6 +82,9 @@ def test_views_captions_comments_and_order():
 def test_caption_with_a_colon_and_round_trip():
     timeline = parse_timeline("caption: Warning: loud\n0-1 speech: a: b")
     assert timeline.base == "<|caption|> Warning: loud"
+    labelled = parse_timeline("caption: background music: jazz\n0-1 sfx: the env: hum")
+    assert labelled.base == "<|caption|> background music: jazz"
+    assert labelled.events[0].prompt == "<|caption|> the env: hum <|sfx|> the env: hum"
     assert timeline.events[0].prompt == "<|caption|> a: b <|speech|> a: b"
     again = parse_timeline(timeline.to_text())
     assert again.base == timeline.base
@@ -110,6 +113,8 @@ caption: more rain
 5-5.5 <|caption|> ok
 5-5.5 sfx: more
 12-13 caption: caf\udce9
+abc-7 music: piano
+14-15 a door, then SFX: a bang
 """
 
 BAD_LINES = {
@@ -126,6 +131,9 @@ BAD_LINES = {
     14: "must be the only line of this event, which already has text (line 13)",
     16: "already a whole tagged prompt (line 15)",
     17: "not valid UTF-8",
+    # A view label after other text is mistyped times or a misplaced label, not caption text.
+    18: "the view label 'music:' is not at the start of the line (after 'abc-7')",
+    19: "the view label 'SFX:' is not at the start of the line (after 'a door, then')",
 }
 
 

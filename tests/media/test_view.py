@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from PIL import Image
 
-from audiogen_core.cli.main import main
 from audiogen_core.media import view
 from audiogen_core.media.loudness import measure, short_term_lufs
 from audiogen_core.media.mixing import Ducking, Layer, MixSettings, mix
 
-ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
 
 
@@ -278,78 +273,6 @@ def test_stack_shows_each_layer_and_red_overs_on_the_mix():
     assert red_pixels(region(image, plan.boxes["waveform 2"])).any()
     with pytest.raises(ValueError, match="longer than the mix"):
         view.render_stack([("long", np.zeros(5 * SR))], mix, SR, text=False)
-
-
-def test_cli_view_writes_a_png_of_the_asked_size(tmp_path, capsys):
-    audio = tmp_path / "scene.wav"
-    soundfile.write(str(audio), np.stack([sine(440, 1.5, 0.4, 44100)] * 2, axis=1), 44100)
-    out = tmp_path / "scene.png"
-    command = [sys.executable, "-m", "audiogen_core", "view", str(audio), "--out", str(out)]
-    command += ["--width", "800", "--height", "450", "--marker", "0.5:1:door", "--marker", "1.2::"]
-    result = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-    assert Image.open(out).size == (800, 450)
-    assert main(["view", str(audio), "--out", str(out)]) == 2
-    assert "already exists" in capsys.readouterr().err
-    assert Image.open(out).size == (800, 450)  # left alone
-
-
-@pytest.mark.parametrize(
-    ("setup", "message"),
-    [
-        ("text", "cannot read"),
-        ("empty", "no audio samples"),
-        ("nan", "NaN"),
-        ("missing", "no such audio file"),
-        ("no_folder", "does not exist"),
-        ("marker", "START:END:LABEL"),
-        ("panels", "panels must be"),
-        ("size", "width must be between"),
-    ],
-)
-def test_cli_view_bad_input(tmp_path, capsys, setup, message):
-    audio, out = tmp_path / "in.wav", tmp_path / "out.png"
-    if setup == "text":
-        audio.write_text("not audio")
-    elif setup == "empty":
-        soundfile.write(str(audio), np.zeros((0, 1)), SR)
-    elif setup == "nan":
-        soundfile.write(str(audio), np.array([0.1, np.nan, 0.2]), SR, subtype="FLOAT")
-    elif setup != "missing":
-        soundfile.write(str(audio), sine(440, 0.5, 0.3), SR)
-    if setup == "no_folder":
-        out = tmp_path / "nowhere" / "out.png"
-    extra = {
-        "marker": ["--marker", "soon"],
-        "panels": ["--panels", "waveform,sonogram"],
-        "size": ["--width", "50"],
-    }.get(setup, [])
-    assert main(["view", str(audio), "--out", str(out), *extra]) == 2
-    error = capsys.readouterr().err
-    assert message in error and error.startswith("error: ")
-    assert not out.exists()
-
-
-def test_generate_view_writes_the_picture_next_to_each_result(tiny_model_dir, tmp_path, capsys):
-    out = tmp_path / "scene.wav"
-    (tmp_path / "scene_01.png").write_bytes(b"keep")
-    common = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1.0"]
-    common += ["--steps", "1", "--variations", "2", "--model-dir", str(tiny_model_dir), "--view"]
-    # An existing picture is refused before any generation, like an existing WAV.
-    assert main(common) == 2
-    assert "scene_01.png already exists" in capsys.readouterr().err
-    assert not (tmp_path / "scene_00.wav").exists()
-    assert main([*common, "--overwrite"]) == 0
-    for name in ("scene_00", "scene_01"):
-        assert soundfile.info(str(tmp_path / f"{name}.wav")).frames == SR
-        assert Image.open(tmp_path / f"{name}.png").size == (1280, 720)
 
 
 def test_mixer_layers_as_placed_show_the_ducking():

@@ -1,60 +1,37 @@
-"""``python -m audiogen_core``: the main job on a fresh machine, and its error messages."""
+"""``generate`` in-process: the main job on a fresh machine, and its error messages (the
+subprocess run is in test_smoke.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 import soundfile
 
 from audiogen_core.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[2]
+
+@dataclass
+class Result:
+    returncode: int
+    stderr: str
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("AUDIOGEN_MODEL_DIR", None)
-    return subprocess.run(
-        [sys.executable, "-m", "audiogen_core", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=ROOT,
-    )
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """The command line in this process, as a user's shell would start it."""
+    monkeypatch.delenv("AUDIOGEN_MODEL_DIR", raising=False)
+
+    def run(*args: str) -> Result:
+        code = main(list(args))
+        return Result(code, capsys.readouterr().err)
+
+    return run
 
 
-def test_generate_writes_exact_length_16k_mono_wav(tiny_model_dir, tmp_path):
-    out = tmp_path / "scene.wav"
-    result = run_cli(
-        "generate",
-        "--caption",
-        "A dog barks in a park",
-        "--sfx",
-        "bark",
-        "--out",
-        str(out),
-        "--duration",
-        "1.3",
-        "--steps",
-        "2",
-        "--seed",
-        "0",
-        "--model-dir",
-        str(tiny_model_dir),
-    )
-    assert result.returncode == 0, result.stderr
-    info = soundfile.info(str(out))
-    assert (info.samplerate, info.channels, info.frames) == (16000, 1, round(1.3 * 16000))
-    assert info.subtype == "PCM_16"
-    assert "<|caption|> A dog barks in a park <|sfx|> bark" in result.stderr
-
-
-def test_generate_from_tagged_prompt_float_wav_and_separate_folders(tiny_model_dir, tmp_path):
+def test_generate_from_tagged_prompt_float_wav_and_separate_folders(
+    tiny_model_dir, tmp_path, run_cli
+):
     out = tmp_path / "scene.wav"
     result = run_cli(
         "generate",
@@ -82,7 +59,7 @@ def test_generate_from_tagged_prompt_float_wav_and_separate_folders(tiny_model_d
         assert info.frames % 640 == 0 and info.frames > 0
 
 
-def test_missing_weights_explain_where_and_how(tmp_path):
+def test_missing_weights_explain_where_and_how(tmp_path, run_cli):
     result = run_cli(
         "generate",
         "--caption",
@@ -99,7 +76,7 @@ def test_missing_weights_explain_where_and_how(tmp_path):
     assert "--download" in result.stderr
 
 
-def test_existing_output_is_never_overwritten(tiny_model_dir, tmp_path):
+def test_existing_output_is_never_overwritten(tiny_model_dir, tmp_path, run_cli):
     out = tmp_path / "keep.wav"
     out.write_bytes(b"user data")
     result = run_cli(
@@ -117,7 +94,7 @@ def test_existing_output_is_never_overwritten(tiny_model_dir, tmp_path):
     assert out.read_bytes() == b"user data"
 
 
-def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
+def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path, run_cli):
     for args, text in [
         (["--prompt", "no tag here"], "<|caption|>"),
         (["--caption", "x", "--duration", "-2"], "out of range"),
@@ -136,8 +113,12 @@ def test_bad_inputs_are_one_line_errors(tiny_model_dir, tmp_path):
         assert text in result.stderr and "Traceback" not in result.stderr
 
 
-def test_download_failure_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
+def test_download_failure_is_a_clear_error_not_a_hang(tmp_path, monkeypatch, run_cli):
+    import huggingface_hub.constants
+
+    # Read once at import; set both so that nothing here can reach the network.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     result = run_cli(
         "generate",
         "--caption",
@@ -154,7 +135,7 @@ def test_download_failure_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
     assert not (tmp_path / "a.wav").exists()
 
 
-def test_multilingual_generate_warns_about_a_view_not_in_english(tiny_model_dir, tmp_path):
+def test_multilingual_generate_warns_about_a_view_not_in_english(tiny_model_dir, tmp_path, run_cli):
     out = tmp_path / "narration.wav"
     result = run_cli(
         "generate",
@@ -219,7 +200,7 @@ def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeyp
     import weakref
 
     from audiogen_core.checkpoints import weights
-    from audiogen_core.cli import main as cli
+    from audiogen_core.cli import generate
 
     loaded = []
     real_load = weights.load_text_encoder
@@ -237,17 +218,17 @@ def test_text_encoder_is_freed_before_sampling(tiny_model_dir, tmp_path, monkeyp
             alive_during_steps.append([ref() is not None for ref in loaded[0]])
 
     monkeypatch.setattr(weights, "load_text_encoder", load_and_watch)
-    monkeypatch.setattr(cli, "_StepPrinter", WatchingPrinter)
+    monkeypatch.setattr(generate, "StepPrinter", WatchingPrinter)
     out = tmp_path / "scene.wav"
     argv = ["generate", "--caption", "rain", "--out", str(out), "--duration", "1"]
-    status = cli.main([*argv, "--steps", "2", "--model-dir", str(tiny_model_dir)])
+    status = main([*argv, "--steps", "2", "--model-dir", str(tiny_model_dir)])
     assert status == 0
     assert len(loaded) == 1
     assert alive_during_steps == [[False, False], [False, False]]
     assert soundfile.info(str(out)).frames == 16000
 
 
-def test_auto_precision_is_named_with_its_reason(tiny_model_dir, tmp_path):
+def test_auto_precision_is_named_with_its_reason(tiny_model_dir, tmp_path, run_cli):
     from audiogen_core.runtime.devices import auto_dtype, dtype_name
 
     dtype, reason = auto_dtype("cpu")
@@ -257,7 +238,7 @@ def test_auto_precision_is_named_with_its_reason(tiny_model_dir, tmp_path):
     assert f"precision: {dtype_name(dtype)} on cpu (auto: {reason})" in result.stderr
 
 
-def test_staged_cli_run_matches_the_pipeline_in_one_piece(tiny_model_dir, tmp_path):
+def test_staged_cli_run_matches_the_pipeline_in_one_piece(tiny_model_dir, tmp_path, run_cli):
     """Loading one model at a time changes nothing in the audio."""
     from audiogen_core.pipeline import AudioGenPipeline
 

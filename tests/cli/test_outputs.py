@@ -4,20 +4,20 @@ a model loads is found then, files are written all or nothing, and nothing is le
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import signal
 import subprocess
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import soundfile
 import torch
+from file_limits import file_size_limit
 from safetensors.torch import load_file, save_file
 
 from audiogen_core.cli import main as cli
+from audiogen_core.cli import outputs
+from audiogen_core.cli.errors import CliError
 from audiogen_core.pipeline import AudioGenPipeline
 
 
@@ -118,22 +118,9 @@ def test_variations_are_written_all_or_nothing(tmp_path):
     # The second file is larger than the file-size limit allows.
     paths = [tmp_path / "scene_00.wav", tmp_path / "scene_01.wav"]
     clips = [np.zeros(1000, np.float32), np.zeros(40_000, np.float32)]
-    with file_size_limit(20_000), pytest.raises(cli.CliError, match=r"scene_01\.wav: File too"):
-        cli._write_wavs(paths, clips, 16000, "pcm16")
+    with file_size_limit(20_000), pytest.raises(CliError, match=r"scene_01\.wav: File too"):
+        outputs.write_wavs(paths, clips, 16000, "pcm16", overwrite=False)
     assert list(tmp_path.iterdir()) == []  # neither file, and no temporary left behind
-
-
-@contextmanager
-def file_size_limit(limit: int):
-    """A real EFBIG from the kernel for any file written past ``limit`` bytes."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
 
 
 def test_a_write_error_is_one_error_line_naming_the_file(capsys, tmp_path, tiny_model_dir):
