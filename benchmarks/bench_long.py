@@ -46,7 +46,8 @@ from audiogen_core.sampling.windows import (  # noqa: E402
 GRID = TimeGrid(frame_rate=25, sample_rate=16000)
 # Official sizes (spec: DiT width 1536, 33 blocks, latent 1280).
 WIDTH, BLOCKS, LATENT = 1536, 33, 1280
-# Decoding 10 s with the full-size decoder in fp32 on 2 CPU cores (README, bench_decode.py).
+# Decoding 10 s with the full-size decoder in fp32 on 2 CPU cores (docs/performance.md,
+# bench_decode.py).
 DECODE_S_PER_10S = 1.3
 
 

@@ -30,7 +30,9 @@ class AudioGenDecode(io.ComfyNode):
             description=(
                 "Turns latent audio into a 16 kHz mono AUDIO with the DashengTokenizer decoder. "
                 "Each item is cut to its exact length (round(seconds x 16000) samples for a "
-                "set duration); shorter items of a batch are padded with silence."
+                "set duration); shorter items of a batch are padded with silence.\n\n"
+                "Connect audio to Save Audio, Preview Audio, Create Video, AudioGen Mix Layer "
+                "or AudioGen Mixer."
             ),
             inputs=[
                 common.AudioTokenizer.Input(
@@ -71,7 +73,10 @@ class AudioGenEncode(io.ComfyNode):
             description=(
                 "Turns any AUDIO (any sample rate, mono or stereo) into AudioGen latent audio: "
                 "channels are averaged to mono and resampled to 16 kHz first. Needs the "
-                "audio tokenizer loaded with load_encoder on."
+                "audio tokenizer loaded with load_encoder on. Decoding the result again gives a "
+                "round trip through the codec.\n\n"
+                "Connect latent to the Sampler's latent input (a variation with denoise below "
+                "1), to AudioGen Regenerate Range or AudioGen Extend, or to AudioGen Decode."
             ),
             inputs=[
                 common.AudioTokenizer.Input(

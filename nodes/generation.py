@@ -29,7 +29,11 @@ class AudioGenTextEncode(io.ComfyNode):
             description=(
                 "Encodes a tagged prompt with the T5 text encoder and the generator's content "
                 "adapter, and predicts how long the scene should last (shown on the node and "
-                "returned as predicted_seconds)."
+                "returned as predicted_seconds).\n\n"
+                "Connect conditioning to AudioGen Sampler (or to AudioGen Timed Prompt to add "
+                "timed events).\n\n"
+                "The node also reports how many of the text encoder's 512 tokens the prompt "
+                "uses; a longer prompt is cut, so keep it inside the limit."
             ),
             inputs=[
                 *common.encoding_inputs(),
@@ -79,7 +83,13 @@ class AudioGenSampler(io.ComfyNode):
                 "seed, steps, guidance, sway, exact duration and a batch of variations "
                 "(seed, seed+1, ...; each can be re-made alone from its own seed). With a "
                 "latent it edits audio: a variation (denoise below 1), or only what Regenerate "
-                "Range or Extend marked; long clips are made window by window."
+                "Range or Extend marked; long clips are made window by window.\n\n"
+                "Connect latent to AudioGen Decode. Connect AudioGen Duration From Video to "
+                "duration_s to end exactly with a picture.\n\n"
+                "Cancel stops after the current step; the progress bar counts the steps of "
+                "all windows. The node shows the length and seeds it made. A latent from a "
+                "different model size, or a duration_s with a latent, is refused before "
+                "sampling starts with an error that says what to change."
             ),
             inputs=[
                 common.Model.Input("model", tooltip="From AudioGen Load Model."),
@@ -91,7 +101,8 @@ class AudioGenSampler(io.ComfyNode):
                     max=SETTINGS.seed_modulus - 1,
                     control_after_generate=True,
                     tooltip="Seed of the starting noise. The same seed and settings give the "
-                    "same audio on every device.",
+                    "same audio on every device. Set control after generate to randomize for a "
+                    "new take on every run.",
                 ),
                 io.Int.Input(
                     "steps",
@@ -135,7 +146,8 @@ class AudioGenSampler(io.ComfyNode):
                     default=SETTINGS.variations,
                     min=SETTINGS.variations_range[0],
                     max=SETTINGS.variations_range[1],
-                    tooltip="Variations to make in one run; item i uses seed + i.",
+                    tooltip="Variations to make in one run; item i uses seed + i, so any one "
+                    "of them can be re-made alone from its own seed.",
                 ),
                 # Added after 0.1.0: optional and after every older widget, so graphs saved
                 # before them keep their widget values (stored by position) and run unchanged.
@@ -155,7 +167,8 @@ class AudioGenSampler(io.ComfyNode):
                     optional=True,
                     tooltip="How much of the latent to redo, as in KSampler: 1.0 = all new "
                     "(needed for Regenerate Range and Extend), 0.6 = a variation that keeps "
-                    "the latent's overall shape. Below 1 needs a latent.",
+                    "the latent's overall shape and timing and changes its details. Below 1 "
+                    "needs a latent.",
                 ),
                 io.Float.Input(
                     "window_s",
@@ -187,7 +200,8 @@ class AudioGenSampler(io.ComfyNode):
                     "one's sound is blended in over its range (one extra DiT evaluation per "
                     "timed prompt per step). aligned: the model's time-aligned path lays each "
                     "one's words over its range (no fades or strengths; without timed prompts "
-                    "the words follow the model's own timing). Not with a latent.",
+                    "the words follow the model's own timing). Not with a latent. Nobody has "
+                    "yet compared the two by ear with the official weights.",
                 ),
             ],
             outputs=[

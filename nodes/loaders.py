@@ -62,7 +62,8 @@ def _weight_dtype_input(node_id: str) -> io.Combo.Input:
         optional=True,
         tooltip="How the Linear and convolution weights are stored; they are cast to the "
         "precision above as each layer runs. default: in the precision itself. fp8 halves "
-        "bf16's memory at a small loss of accuracy (fp8_e4m3fn is the closer of the two). "
+        "bf16's memory at a small loss of accuracy (fp8_e4m3fn is the closer of the two; "
+        "fp8_e5m2 loses about twice as much); on the CPU it saves memory but is slower. "
         f"Weight memory at full size in bf16 precision: {WEIGHT_MEMORY[node_id]}.",
     )
 
@@ -95,7 +96,13 @@ class AudioGenModelLoader(io.ComfyNode):
             description=(
                 "Loads the Dasheng-AudioGen generator (flow-matching DiT, content adapter and "
                 "duration predictor) from a snapshot folder in models/audiogen/: the English "
-                "checkpoint or Dasheng-AudioGen-Multilingual."
+                "checkpoint or Dasheng-AudioGen-Multilingual.\n\n"
+                "Connect model to AudioGen Text Encode and AudioGen Sampler; one loader can "
+                "feed several of them, and nothing is loaded twice.\n\n"
+                "Text Encode uses only the generator's small text side (about 12 M "
+                "parameters); the DiT moves to the GPU only when the Sampler runs. On a GPU too "
+                "small for the weights, ComfyUI keeps part of the DiT in system memory and "
+                "streams it in layer by layer while sampling (slower, but it runs)."
             ),
             inputs=[
                 _folder_input(
@@ -104,7 +111,8 @@ class AudioGenModelLoader(io.ComfyNode):
                     "Folder of the mispeech/Dasheng-AudioGen (or -Multilingual) snapshot "
                     "(config.json + safetensors) in models/audiogen/, or audiogen.cpp's "
                     "dit.gguf / dit_Q8_0.gguf / dit_Q4_0.gguf (quantized weights stay "
-                    "quantized in memory).",
+                    "quantized in memory). Folders are recognised by their config.json, so a "
+                    "renamed copy or a fine-tune shows up too.",
                 ),
                 *_compute_inputs(),
                 _weight_dtype_input("AudioGenModelLoader"),
@@ -141,7 +149,9 @@ class AudioGenTextEncoderLoader(io.ComfyNode):
             description=(
                 "Loads the T5 text encoder and its tokenizer from a snapshot folder in "
                 "models/audiogen/ or models/text_encoders/: flan-t5-large for Dasheng-AudioGen, "
-                "mt5-large for Dasheng-AudioGen-Multilingual (a mismatched pair is refused)."
+                "mt5-large for Dasheng-AudioGen-Multilingual (a mismatched pair is refused).\n\n"
+                "Connect text_encoder to AudioGen Text Encode (and Timed Prompt, Timeline From "
+                "Text). Only the encoder half of the checkpoint is loaded."
             ),
             inputs=[
                 _folder_input(
@@ -196,7 +206,8 @@ class AudioGenAudioTokenizerLoader(io.ComfyNode):
             category=common.CATEGORY,
             description=(
                 "Loads DashengTokenizer, which turns latents into 16 kHz audio (and, with "
-                "load_encoder, audio back into latents), from models/audiogen/."
+                "load_encoder, audio back into latents), from models/audiogen/.\n\n"
+                "Connect audio_tokenizer to AudioGen Decode (and AudioGen Encode Audio)."
             ),
             inputs=[
                 _folder_input(

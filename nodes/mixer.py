@@ -60,7 +60,9 @@ class AudioGenMixLayer(io.ComfyNode):
             category=common.CATEGORY,
             description=(
                 "Sets how one AUDIO sits in the AudioGen Mixer: gain, pan, start offset, trim, "
-                "fades, mute and solo. Connect its layer output to a mixer layer input."
+                "fades, mute and solo. Connect its layer output to a mixer layer input.\n\n"
+                "A plain AUDIO can go into the mixer directly (0 dB, centre, from 0 s); put "
+                "this node in front of it only where a layer needs adjusting."
             ),
             inputs=[
                 io.Audio.Input(
@@ -165,7 +167,13 @@ class AudioGenMixer(io.ComfyNode):
                 "Mixes up to six layers into one AUDIO at 16, 44.1 or 48 kHz, mono or stereo, "
                 "with optional ducking under a voice layer, master fades, a fixed length and "
                 "loudness normalisation under a true-peak ceiling. Plays the mix in the node "
-                "and shows its loudness and peak."
+                "and shows its loudness and peak.\n\n"
+                "It also draws the mix: each layer as it sits in the mix (after its gain, "
+                "offset, fades and ducking) in its own lane above the mix, the mix's true-peak "
+                "overs in red and its short-term loudness against the target. The picture is "
+                "shown in the node and is the picture output, to save or put into a video.\n\n"
+                "A batch (e.g. variations) is mixed item by item; a single clip is used for "
+                "every item, and each layer must hold one clip or as many as the largest batch."
             ),
             inputs=[
                 *_layer_inputs(1, 1, optional=False),

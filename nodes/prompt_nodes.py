@@ -55,7 +55,19 @@ class AudioGenCaptionComposer(io.ComfyNode):
             description=(
                 "Builds the tagged multi-view prompt Dasheng-AudioGen reads: "
                 "<|caption|> ... <|speech|> ... <|asr|> ... <|sfx|> ... <|music|> ... "
-                "<|env|> .... Empty views are left out; the caption is required."
+                "<|env|> .... Empty views are left out; the caption is required. Do not type "
+                "tags yourself: the node refuses them and says which box to use.\n\n"
+                "Connect prompt to AudioGen Text Encode; text is the same prompt as a STRING "
+                "(to save, show or parse).\n\n"
+                "Under the boxes the node counts the prompt's tokens as you type, against the "
+                "text encoder's limit of 512 (end token included): exact with the tokenizer of "
+                "the text encoder folder chosen on the Load Text Encoder node the prompt goes "
+                "to, an estimate marked as such (for English within about 20 %) when no "
+                "tokenizer file is found; hover over it for the reason. The count turns amber "
+                "from 90 % of the limit and red past it: the text encoder drops everything "
+                "after 512 tokens, so the last views would have no effect.\n\n"
+                "For stems, use one composer per stem with the same caption and a single view "
+                "each, then mix them with AudioGen Mixer."
             ),
             inputs=[
                 io.String.Input(

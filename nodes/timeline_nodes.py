@@ -41,7 +41,17 @@ class AudioGenTimedPrompt(io.ComfyNode):
             description=(
                 "Adds a prompt heard only from start_s to end_s to a conditioning: the sound "
                 "of the conditioning's own prompt everywhere else. Chain several for several "
-                "events. Each timed prompt costs one extra DiT evaluation per sampling step."
+                "events, e.g. a steady ambience from AudioGen Text Encode and a door slam, a "
+                "dog and a narrator on top.\n\n"
+                "Connect the result to the AudioGen Sampler's conditioning (its time_mode "
+                "picks how the events are heard; blend is the default), or to another Timed "
+                "Prompt.\n\n"
+                "Each timed prompt costs one extra DiT evaluation per sampling step wherever "
+                "it is heard (the Sampler's memory estimate counts it). An event over the whole "
+                "clip at strength 1 gives exactly the audio its prompt gives alone. In the "
+                "Sampler's aligned time mode fades and strengths are refused: use blend for "
+                "them. The node shows the range and how many timed prompts the conditioning "
+                "now holds."
             ),
             inputs=[
                 *common.encoding_inputs(),
@@ -70,7 +80,8 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Where the event ends, in seconds; 0 = open: it lasts to the end "
-                    "of the clip. Must be after start_s and inside the sampled clip.",
+                    "of the clip. Must be after start_s and inside the clip the Sampler makes "
+                    "(checked there, with the event named).",
                 ),
                 io.Float.Input(
                     "fade_s",
@@ -79,7 +90,8 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     max=SETTINGS.max_duration_s,
                     step=0.01,
                     tooltip="Soft edges: the event fades in and out over this many seconds "
-                    "inside its range (at most half of it). 0 = hard edges.",
+                    "inside its range (at most half of it; no fade at an edge of the clip). 0 = "
+                    "hard edges.",
                 ),
                 io.Float.Input(
                     "strength",
@@ -88,7 +100,8 @@ class AudioGenTimedPrompt(io.ComfyNode):
                     max=1.0,
                     step=0.05,
                     tooltip="How much of the base sound the event replaces over its range: "
-                    "1.0 = only the event, 0.5 = half and half.",
+                    "1.0 = only the event, 0.5 = half and half. Where events overlap, they "
+                    "share the frames.",
                 ),
             ],
             outputs=[
@@ -135,7 +148,20 @@ class AudioGenTimelineFromText(io.ComfyNode):
                 "Encodes a whole timeline typed as text, one event a line "
                 '("2.0-3.0 sfx: a heavy door slams", "3- speech: calm narrator"; lines '
                 "without times are the base sound). Problems are listed with their line "
-                "numbers. Connect to the Sampler with duration_s 0."
+                "numbers.\n\n"
+                "Connect conditioning to the AudioGen Sampler (leave its duration_s at 0, or "
+                "give the same length).\n\n"
+                "A line is [TIMES] BODY. TIMES is START-END, or START- for an event that lasts "
+                "to the end of the clip, in seconds (2, 2.5, .5, 2.5s) or minutes and seconds "
+                "(1:02.5). BODY is VIEW: text (views caption, speech, asr, sfx, music, env), a "
+                "whole tagged prompt starting with <|caption|>, or plain text (the caption). "
+                "Lines with the same times are one event; lines without times are the base "
+                "sound, heard over the whole clip. # starts a comment. A caption that starts "
+                "with a number is written caption: 3 dogs bark.\n\n"
+                "Every problem is reported at once, each as line N: what is wrong and what to "
+                "write instead; an event that does not fit the clip is named by its line too. "
+                "The node shows the number of events, the length and the mode. The complete "
+                "definition of the format is docs/timeline.md in the pack's repository."
             ),
             inputs=[
                 *common.encoding_inputs(),
@@ -150,8 +176,8 @@ class AudioGenTimelineFromText(io.ComfyNode):
                     ),
                     tooltip="One event a line: [START-END or START-] VIEW: text, a tagged "
                     "prompt, or plain text (the caption). Lines with the same times are one "
-                    "event; lines without times the base sound. # starts a comment. See the "
-                    "help page for the whole format.",
+                    "event; lines without times the base sound. # starts a comment. The "
+                    "node's description has the whole format.",
                 ),
                 io.Combo.Input(
                     "mode",
@@ -217,7 +243,16 @@ class AudioGenCutsFromVideo(io.ComfyNode):
             description=(
                 "Finds the scene cuts of a video (frames that change most of the picture) so "
                 "a sound can start on a cut: the cut times, the shots as timeline ranges, the "
-                "first cut and the number of cuts."
+                "first cut and the number of cuts. Use it for a whoosh on every change of shot "
+                "or a new ambience for each scene.\n\n"
+                "Connect first_cut_s to an AudioGen Timed Prompt's start_s, or copy shots into "
+                "an AudioGen Timeline From Text and write a sound after each range.\n\n"
+                "A frame is a cut when its change reaches threshold and stands out from the "
+                "frames around it (twice their mean), so steady fast motion does not cut; fades "
+                "and dissolves change the picture gradually and do not cut either. The node "
+                "shows the cuts it found. Frames are compared at 64 pixels a side at most, so "
+                "the video's resolution hardly matters for speed; its frames are decoded into "
+                "memory."
             ),
             inputs=[
                 io.Float.Input(
@@ -246,7 +281,8 @@ class AudioGenCutsFromVideo(io.ComfyNode):
             outputs=[
                 io.String.Output(
                     display_name="cut_times",
-                    tooltip="The cut times in seconds, one a line (e.g. 2.417).",
+                    tooltip="The cut times in seconds (frame index / fps, to the "
+                    "millisecond), one a line (e.g. 2.417).",
                 ),
                 io.String.Output(
                     display_name="shots",

@@ -69,7 +69,8 @@ class AudioGenDurationFromVideo(io.ComfyNode):
                 "Seconds of audio that end exactly with a video: frame count / fps, from "
                 "frames (IMAGE batch) + fps, or from a VIDEO. Connect seconds to the "
                 "Sampler's duration_s; Decode then returns round(seconds x 16000) samples, "
-                "i.e. the picture's length to within half a sample."
+                "i.e. the picture's length to within half a sample (convert the widget to an "
+                "input first on frontends that need it)."
             ),
             inputs=source_inputs(
                 "Frame rate of the images (ignored when a VIDEO is connected). Use the same "

@@ -51,7 +51,21 @@ class AudioGenAudioView(io.ComfyNode):
             description=(
                 "Draws audio as a picture: waveform per channel with clipped true peaks in red, "
                 "log-frequency spectrogram, short-term loudness against a target, on one time "
-                "axis. Shown in the node; the IMAGE output can be saved or put into a video."
+                "axis. Shown in the node; the IMAGE output can be saved or put into a video. "
+                "Look before you listen: where the speech is, whether the music ducks under it, "
+                "what clips, whether an event lands on the cut.\n\n"
+                "Connect any AUDIO (Decode, Mixer, Load Audio, a video's soundtrack) to audio; "
+                "save image with Save Image or put it into a video.\n\n"
+                "Panels, top to bottom on one time axis in seconds. waveform: one lane per "
+                "channel, the peak envelope with the RMS inside it, grid lines at 0 and -6 "
+                "dBFS; where the true peak goes over 0 dBTP (clipping) the envelope is red, with "
+                "a red tick at the top of the lane. spectrogram: log frequency from 20 Hz to "
+                "half the sample rate, coloured by level in dB (a full-scale sine reads 0 dB), "
+                "with a colour bar for the scale. loudness: short-term loudness (3 s window, "
+                "EBU R128) from -60 to 0 LUFS, with the target as a dashed green line.\n\n"
+                "The AudioGen Mixer draws its own picture of each layer in the mix. The same "
+                "picture from the command line: python -m audiogen_core view clip.wav --out "
+                "clip.png."
             ),
             inputs=[
                 io.Audio.Input(
@@ -65,7 +79,8 @@ class AudioGenAudioView(io.ComfyNode):
                     min=low_w,
                     max=high_w,
                     step=8,
-                    tooltip="Picture width in pixels (text is sized for 1280).",
+                    tooltip="Picture width in pixels (text is sized for 1280). A picture too "
+                    "small for the panels asked for is refused with a message saying so.",
                 ),
                 io.Int.Input(
                     "height",
@@ -98,7 +113,8 @@ class AudioGenAudioView(io.ComfyNode):
                     placeholder="markers, one per line START:END:LABEL in seconds, "
                     "e.g. 2.5:4:door or 7::bang",
                     tooltip="Time ranges or events to mark, one per line as START:END:LABEL in "
-                    "seconds; leave END empty for a single moment (7::bang).",
+                    "seconds; leave END empty for a single moment (7::bang); the label may be "
+                    "left out. A marker that starts after the end of the audio is an error.",
                 ),
             ],
             outputs=[

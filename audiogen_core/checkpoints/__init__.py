@@ -17,6 +17,7 @@ from .download import (
     download_command,
     download_snapshots,
     expected_layout_message,
+    include_arguments,
 )
 from .errors import WeightsError
 from .loaders import (
@@ -68,6 +69,7 @@ __all__ = [
     "check_snapshot",
     "check_snapshot_set",
     "download_command",
+    "include_arguments",
     "download_snapshots",
     "expected_layout_message",
     "load_audio_tokenizer",

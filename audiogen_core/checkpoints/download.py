@@ -15,11 +15,18 @@ from .snapshots import SnapshotKind, snapshot_dirs, snapshot_set
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt"]
 
 
+def include_arguments() -> str:
+    """DOWNLOAD_PATTERNS as ``hf download --include`` arguments (the one list for the
+    ``download`` command, every hint and the docs)."""
+    return " ".join(f'"{pattern}"' for pattern in DOWNLOAD_PATTERNS)
+
+
 def download_command(kind: SnapshotKind, folder: Path) -> str:
     """The ``hf download`` line for one snapshot, fetching only what is ever loaded."""
-    include = " ".join(f'"{pattern}"' for pattern in DOWNLOAD_PATTERNS)
     revision = f" --revision {kind.revision}" if kind.revision else ""
-    return f"hf download {kind.repo_id}{revision} --local-dir {folder} --include {include}"
+    return (
+        f"hf download {kind.repo_id}{revision} --local-dir {folder} --include {include_arguments()}"
+    )
 
 
 def expected_layout_message(model_dir: Path | str, multilingual: bool = False) -> str:

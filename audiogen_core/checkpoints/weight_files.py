@@ -14,6 +14,7 @@ import os
 import stat
 from pathlib import Path, PurePath
 
+from .download import include_arguments
 from .errors import WeightsError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -39,7 +40,7 @@ def refuse_pickle_suffix(path: Path) -> None:
         raise WeightsError(
             f"{path} is a pickle checkpoint ({path.suffix}); it is never loaded because "
             "unpickling can run arbitrary code. Use the official safetensors files instead "
-            "(`hf download <repo> --include '*.safetensors' '*.json'`)."
+            f"(`hf download <repo> --include {include_arguments()}`)."
         )
 
 

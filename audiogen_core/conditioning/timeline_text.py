@@ -8,7 +8,7 @@
     3- speech: calm male narrator
     3- asr: It was a night like any other.
 
-A line is ``[TIMES] BODY``; the README's "Timeline text format" section is the full
+A line is ``[TIMES] BODY``; docs/timeline.md ("The timeline text format") is the full
 definition. In short: ``TIMES`` is ``START-END`` or ``START-`` (open: to the end of the clip)
 in seconds (``2``, ``2.5``, ``2.5s``, ``1:02.5``); ``BODY`` is ``VIEW: text`` with a view of
 ``prompt.VIEWS``, a tagged prompt (``<|caption|> ...``), or plain text (the caption). Lines with

@@ -39,9 +39,20 @@ class AudioGenNativeModel(io.ComfyNode):
             display_name=cls.DISPLAY_NAME,
             category=common.CATEGORY,
             description=(
-                "The loaded AudioGen generator as a ComfyUI MODEL, for KSampler, "
-                "SamplerCustomAdvanced, guiders and model patches. It shares the DiT with the "
-                "AudioGen Sampler (one copy in memory)."
+                "The loaded AudioGen generator as a ComfyUI MODEL, so ComfyUI's own sampling "
+                "nodes drive it: KSampler, SamplerCustomAdvanced with any sampler, scheduler or "
+                "guider, and model patches such as EasyCache, LazyCache, APG, CFGZero*, "
+                "ModelSamplingSD3 or TorchCompileModel. It shares the DiT with the AudioGen "
+                "Sampler: ComfyUI keeps one copy in memory whichever of the two runs.\n\n"
+                "Connect MODEL to a guider (CFGGuider), KSampler or a model patch; make its "
+                "positive, negative and latent with AudioGen Conditioning (native).\n\n"
+                "Good to know: the AudioGen Sampler stays the faithful default. "
+                "SamplerCustomAdvanced with AudioGen Noise, CFGGuider (cfg 5), KSamplerSelect "
+                "euler and AudioGen Sway Scheduler (25, -1, 1.0) gives the same latent as the "
+                "Sampler with the same seed. ComfyUI skips the negative only at cfg exactly "
+                "1.0; the Sampler turns guidance off for any value up to 1.0. ComfyUI samples "
+                "one pass; the Sampler makes clips over 20 s window by window. Convert the "
+                "result with AudioGen LATENT to Latent before AudioGen Decode."
             ),
             inputs=[common.Model.Input("model", tooltip="From AudioGen Load Model.")],
             outputs=[
@@ -86,7 +97,15 @@ class AudioGenNativeConditioning(io.ComfyNode):
                 "Turns AudioGen conditioning into ComfyUI's positive and negative "
                 "CONDITIONING and an empty LATENT of the right length, laid out exactly as the "
                 "AudioGen Sampler lays out its items (duration, batch, time mode, timed "
-                "prompts as masked areas along time)."
+                "prompts as masked areas along time).\n\n"
+                "Connect positive and negative to a guider (CFGGuider) or KSampler, latent to "
+                "their latent input.\n\n"
+                "Good to know: the latent is (batch, channels, frames) at 25 frames per second; "
+                "ComfyUI's EmptyLatentAudio makes Stable Audio latents, which do not fit this "
+                "model. ConditioningZeroOut on positive is not the model's unconditional input "
+                "(it keeps the time-aligned content): use the negative output. A time-aligned "
+                "layout is made for its length: sampling it on a latent of another length is "
+                "an error."
             ),
             inputs=[
                 common.Model.Input("model", tooltip="From AudioGen Load Model."),
@@ -171,8 +190,13 @@ class AudioGenSwayScheduler(io.ComfyNode):
             display_name=cls.DISPLAY_NAME,
             category=common.CATEGORY,
             description=(
-                "The official sway-sampling schedule as SIGMAS for SamplerCustomAdvanced "
-                "(what the AudioGen Sampler integrates over)."
+                "The official sway-sampling schedule as SIGMAS for SamplerCustomAdvanced: the "
+                "noise levels the AudioGen Sampler integrates over, from 1 to 0.\n\n"
+                "Connect SIGMAS to SamplerCustomAdvanced's sigmas.\n\n"
+                "Good to know: the official schedule ends with a zero-size step; it is left out "
+                "(ComfyUI's samplers would divide by zero on it; the Sampler skips it too). "
+                "Other schedulers work too (BasicScheduler's simple, beta, ...), with dpmpp_2m "
+                "or res_multistep often fine at fewer steps: see docs/native-sampling.md."
             ),
             inputs=[
                 io.Int.Input(
@@ -222,7 +246,13 @@ class AudioGenNoise(io.ComfyNode):
             category=common.CATEGORY,
             description=(
                 "The AudioGen Sampler's starting noise as a NOISE for SamplerCustomAdvanced: "
-                "batch item i uses seed + i, so each item can be re-made alone."
+                "batch item i gets the noise of seed + i, drawn on the CPU, so every item "
+                "equals the Sampler's item i and can be re-made alone.\n\n"
+                "Connect NOISE to SamplerCustomAdvanced's noise.\n\n"
+                "Good to know: ComfyUI's RandomNoise draws the whole batch from one generator, "
+                "so its item 0 matches nothing of the Sampler's and its items depend on the "
+                "batch size. A latent picked from a batch (Latent From Batch) keeps its item's "
+                "seed."
             ),
             inputs=[
                 io.Int.Input(
@@ -256,8 +286,12 @@ class AudioGenLatentToComfy(io.ComfyNode):
             category=common.CATEGORY,
             description=(
                 "An AudioGen latent (Encode Audio, Sampler, Regenerate Range, Extend) as "
-                "ComfyUI's LATENT, for latent_image of SamplerCustomAdvanced, LatentConcat or "
-                "LatentCut; a noise mask comes along."
+                "ComfyUI's LATENT, for latent_image of SamplerCustomAdvanced or KSampler, "
+                "LatentConcat, LatentCut and other latent nodes. A noise mask comes along as "
+                "ComfyUI's noise_mask (1 = regenerate, 0 = keep), so ComfyUI's samplers "
+                "regenerate only the marked frames.\n\n"
+                "Connect LATENT to a sampler's latent input (with a denoise below 1, or a noise "
+                "mask, to edit the clip) or to a latent node."
             ),
             inputs=[
                 common.Latent.Input(
@@ -284,7 +318,10 @@ class AudioGenLatentFromComfy(io.ComfyNode):
             category=common.CATEGORY,
             description=(
                 "A LATENT from any ComfyUI sampler or latent node as an AudioGen latent, for "
-                "AudioGen Decode and the pack's edit nodes."
+                "AudioGen Decode and the pack's edit nodes. Each item keeps its exact length "
+                "(a set duration) while the latent has the frames and batch it was made with; "
+                "after LatentConcat or LatentCut every item decodes to its whole length.\n\n"
+                "Connect latent to AudioGen Decode."
             ),
             inputs=[io.Latent.Input("latent", tooltip="From SamplerCustomAdvanced, KSampler...")],
             outputs=[

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from audiogen_core.checkpoints import (
     WeightsError,
     expected_layout_message,
+    include_arguments,
     load_audio_tokenizer,
     load_generator,
     load_text_encoder,
@@ -74,8 +75,10 @@ def test_pickle_checkpoint_is_refused_without_unpickling(gen_dir, tmp_path):
     with pytest.raises(WeightsError, match="pickle") as err:
         load_generator(gen_dir)
     assert "pytorch_model.bin" in str(err.value)
-    with pytest.raises(WeightsError, match="pickle"):
+    with pytest.raises(WeightsError, match="pickle") as err:
         load_generator(gen_dir / "pytorch_model.bin")
+    # The hint fetches what the download command fetches: the core's one pattern list.
+    assert f"--include {include_arguments()}`" in str(err.value)
     assert not marker.exists()
 
 

@@ -120,7 +120,7 @@ def test_the_help_page_is_served_where_every_frontend_looks(node_id):
     docs = ROOT / "web" / "docs"
     english = docs / node_id / "en.md"
     assert english.is_file() and english.read_bytes() == (docs / f"{node_id}.md").read_bytes(), (
-        f"{english.relative_to(ROOT)} must be a copy of web/docs/{node_id}.md: copy it over"
+        f"{english.relative_to(ROOT)} differs from web/docs/{node_id}.md: run tools/gen_docs.py"
     )
 
 
