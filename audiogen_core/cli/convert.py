@@ -14,9 +14,11 @@ only once all of them are written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from ..checkpoints import DEFAULT_MODEL_DIR_ENV
 from ..checkpoints.gguf_layout import QUANT_CHOICES
 from .errors import CliError
 
@@ -37,9 +39,9 @@ def add_parser(sub) -> None:
     convert.add_argument(
         "--model-dir",
         type=Path,
-        default=None,
+        default=os.environ.get(DEFAULT_MODEL_DIR_ENV) or None,
         help="folder holding Dasheng-AudioGen/, dashengtokenizer/ and flan-t5-large/ "
-        "(or --multilingual's folders)",
+        f"(or --multilingual's folders; default: ${DEFAULT_MODEL_DIR_ENV})",
     )
     convert.add_argument("--generator", type=Path, default=None, help="Dasheng-AudioGen folder")
     convert.add_argument(

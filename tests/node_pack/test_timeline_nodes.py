@@ -167,9 +167,13 @@ def test_timeline_from_text_encodes_the_events_in_either_mode(tiny_models, mode)
     assert latent.shape[-1] == 30
 
 
-@pytest.mark.parametrize(
-    "slip", ["at 0.8 sfx: a dog barks", "a dog barks 0.8-1.0"]
-)  # the times not at the start, or no times but a view inside: both read as caption text
+def test_a_view_label_after_other_text_is_an_error_naming_the_line(tiny_models):
+    # Read as caption text it would go unseen: the node fails and names the line instead.
+    with pytest.raises(ValueError, match=r"line 3: .*sfx"):
+        from_text(tiny_models, "env: rain\n0.4-0.6 sfx: a door\nat 0.8 sfx: a dog barks")
+
+
+@pytest.mark.parametrize("slip", ["a dog barks 0.8-1.0"])  # times not at the start of the line
 def test_a_line_read_as_caption_text_is_pointed_out_on_the_node(tiny_models, slip):
     out = from_text(tiny_models, f"env: rain\n0.4-0.6 sfx: a door\n{slip}")
     lines = ui_of(out)["text"][0].splitlines()
