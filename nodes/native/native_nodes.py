@@ -120,8 +120,8 @@ class AudioGenNativeConditioning(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "batch_size",
-                    default=1,
-                    min=1,
+                    default=SETTINGS.variations,
+                    min=SETTINGS.variations_range[0],
                     max=SETTINGS.variations_range[1],
                     tooltip="Variations of each prompt; with AudioGen Noise item i uses "
                     "seed + i, as in the AudioGen Sampler.",
@@ -202,7 +202,7 @@ class AudioGenSwayScheduler(io.ComfyNode):
                 io.Int.Input(
                     "steps",
                     default=SETTINGS.steps,
-                    min=1,
+                    min=SETTINGS.steps_range[0],
                     max=SETTINGS.steps_range[1],
                     tooltip="Sampling steps (25 recommended).",
                 ),
@@ -216,7 +216,7 @@ class AudioGenSwayScheduler(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "denoise",
-                    default=1.0,
+                    default=SETTINGS.denoise,
                     min=0.01,
                     max=1.0,
                     step=0.01,
@@ -257,7 +257,7 @@ class AudioGenNoise(io.ComfyNode):
             inputs=[
                 io.Int.Input(
                     "seed",
-                    default=0,
+                    default=SETTINGS.seed,
                     min=0,
                     max=SETTINGS.seed_modulus - 1,
                     control_after_generate=True,
