@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,17 @@ if str(SUPPORT) not in sys.path:
 
 import pytest  # noqa: E402
 from tiny_snapshots import write_tiny_snapshots  # noqa: E402
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (pytest.ini runs one worker per core) each worker computes on one
+    thread, and so do the commands it starts: the tiny models gain nothing from threads, and
+    workers x threads above the core count only spin."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)
