@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .layers import compute_device
+from .layers import compute_device, initial_derived_buffer
 from .ops import ComputeDevice, PlainOps, float32_layer_norm
 
 # Width of the sinusoidal timestep embedding and its period; fixed by the architecture (the
@@ -119,9 +119,9 @@ class RotaryEmbedding(nn.Module):
     def __init__(self, head_dim: int) -> None:
         super().__init__()
         self.head_dim = head_dim
-        self.register_buffer("inv_freq", self._frequencies(None))
+        self.register_buffer("inv_freq", initial_derived_buffer(self._frequencies))
 
-    def _frequencies(self, device: torch.device | None) -> Tensor:
+    def _frequencies(self, device: torch.device) -> Tensor:
         exponents = torch.arange(0, self.head_dim, 2, device=device).float() / self.head_dim
         return 1.0 / (ROPE_BASE**exponents)
 

@@ -51,6 +51,16 @@ MATRIX_LAYERS: tuple[type[nn.Module], ...] = (
 )
 
 
+class _Embedding(nn.Embedding):
+    """torch's Embedding, not initialised on the meta device (where the loaders build models):
+    ``normal_`` on meta runs torch's Python reference op, whose first use imports torch._dynamo,
+    over a second of every load for values the checkpoint replaces."""
+
+    def reset_parameters(self) -> None:
+        if not self.weight.is_meta:
+            super().reset_parameters()
+
+
 class PlainOps:
     """torch's own layers (the default ``operations``)."""
 
@@ -59,7 +69,7 @@ class PlainOps:
     Conv2d = nn.Conv2d
     ConvTranspose1d = nn.ConvTranspose1d
     LayerNorm = nn.LayerNorm
-    Embedding = nn.Embedding
+    Embedding = _Embedding
 
 
 def _cast(tensor: Tensor | None, like: Tensor) -> Tensor | None:

@@ -199,3 +199,26 @@ def test_english_tiny_snapshots_need_no_sentencepiece(tmp_path):
     refused = "import sys; sys.modules['sentencepiece'] = None; import sentencepiece"
     check = subprocess.run([sys.executable, "-c", refused], capture_output=True)
     assert check.returncode != 0  # the stand-in really makes the import fail
+
+
+NO_COMPILER = r"""
+import sys
+
+from audiogen_core.pipeline import AudioGenPipeline
+
+pipe = AudioGenPipeline.from_model_dir(sys.argv[1], include_audio_encoder=True)
+pipe.generate("<|caption|> rain", seed=0, steps=2, duration_s=1.0)
+print("torch._dynamo" in sys.modules)
+"""
+
+
+def test_loading_and_generating_never_import_the_compiler(tiny_model_dir):
+    """Models are built on the meta device without arithmetic there: meta arithmetic runs
+    torch's reference ops, whose first use imports torch._dynamo (over a second per load)."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-c", NO_COMPILER, str(tiny_model_dir)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]

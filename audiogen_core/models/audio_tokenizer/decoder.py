@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers import compute_device, periodic_hann
+from ..layers import compute_device, initial_derived_buffer, periodic_hann
 from ..ops import PlainOps, float32_layer_norm
 
 # Magnitudes are clipped at 100 after exp: the official safeguard against exploding frames.
@@ -91,7 +91,9 @@ class ISTFT(nn.Module):
             )
         self.n_fft = n_fft
         self.hop_length = hop_length
-        self.register_buffer("window", periodic_hann(n_fft))
+        self.register_buffer(
+            "window", initial_derived_buffer(lambda device: periodic_hann(n_fft, device))
+        )
 
     def reset_derived_buffers(self) -> None:
         self.window = periodic_hann(self.n_fft, compute_device(self.window))

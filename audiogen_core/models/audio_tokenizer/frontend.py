@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..layers import compute_device, periodic_hann
+from ..layers import compute_device, initial_derived_buffer, periodic_hann
 
 
 def _hz_to_mel(freq: float) -> float:
@@ -58,7 +58,9 @@ class Spectrogram(nn.Module):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.power = power
-        self.register_buffer("window", periodic_hann(n_fft))
+        self.register_buffer(
+            "window", initial_derived_buffer(lambda device: periodic_hann(n_fft, device))
+        )
 
     def reset_derived_buffers(self) -> None:
         self.window = periodic_hann(self.n_fft, compute_device(self.window))
@@ -91,7 +93,12 @@ class MelScale(nn.Module):
         self.n_freqs = n_freqs
         self.n_mels = n_mels
         self.sample_rate = sample_rate
-        self.register_buffer("fb", htk_mel_filterbank(n_freqs, n_mels, sample_rate))
+        self.register_buffer(
+            "fb",
+            initial_derived_buffer(
+                lambda device: htk_mel_filterbank(n_freqs, n_mels, sample_rate, device=device)
+            ),
+        )
 
     def reset_derived_buffers(self) -> None:
         self.fb = htk_mel_filterbank(
