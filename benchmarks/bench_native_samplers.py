@@ -84,7 +84,8 @@ def build(args: argparse.Namespace):
         frames = 25
     else:
         config = resized_generator_config(args)
-        config["adapter_num_heads"] = args.heads
+        if config["content_dim"] % config["adapter_num_heads"]:  # the official 16 fit 1024
+            config["adapter_num_heads"] = args.heads
         generator = DashengAudioGenerator.from_config(config).eval()
         with torch.no_grad():
             generator.dummy_ta_embed.normal_()

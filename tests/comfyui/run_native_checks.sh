@@ -9,4 +9,6 @@ set -eu
 : "${AUDIOGEN_COMFYUI_DIR:?set AUDIOGEN_COMFYUI_DIR to a ComfyUI checkout}"
 PYTHON=${1:-python}
 cd "$(dirname "$0")/.."
-exec "$PYTHON" -m pytest -q -s -p no:cacheprovider comfyui
+# One process, without pytest.ini's xdist workers: ComfyUI's model management is per process,
+# and ComfyUI's environment need not have pytest-xdist.
+exec "$PYTHON" -m pytest -q -s -p no:cacheprovider -o addopts="-ra --import-mode=importlib" comfyui
