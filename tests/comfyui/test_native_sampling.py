@@ -52,8 +52,9 @@ def models(comfyui, tiny_model_dir):
 
 
 def run(node, *args, **kwargs):
-    """A V3 node's outputs."""
-    return node.execute(*args, **kwargs).args
+    """A V3 node's outputs, called as ComfyUI's executor calls it: on a class clone that holds
+    the hidden inputs (none here; the preview nodes read ``cls.hidden``)."""
+    return node.PREPARE_CLASS_CLONE({}).execute(*args, **kwargs).args
 
 
 @pytest.fixture(scope="session")
