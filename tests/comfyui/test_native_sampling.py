@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 import torch
+from workflow_graph import run_node
 
 PROMPT = "<|caption|> A dog barks in a park <|sfx|> two barks"
 NEGATIVE = "<|caption|> Heavy rain on a tin roof"
@@ -52,9 +53,8 @@ def models(comfyui, tiny_model_dir):
 
 
 def run(node, *args, **kwargs):
-    """A V3 node's outputs, called as ComfyUI's executor calls it: on a class clone that holds
-    the hidden inputs (none here; the preview nodes read ``cls.hidden``)."""
-    return node.PREPARE_CLASS_CLONE({}).execute(*args, **kwargs).args
+    """A V3 node's outputs, run as ComfyUI's executor runs it (the previews read ``cls.hidden``)."""
+    return run_node(node, *args, **kwargs).args
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import json
 import pytest
 import soundfile as sf
 import torch
-from workflow_graph import execute, registry_of, to_prompt
+from workflow_graph import execute, registry_of, run_node, to_prompt
 
 NATIVE = "13 - Native sampling"
 FEWER_STEPS = "14 - Fewer steps with dpmpp"
@@ -67,11 +67,10 @@ def test_the_native_workflow_saves_the_samplers_audio(comfyui, registry):
     conditioning = run.outputs[by_type["AudioGenTextEncode"]][0]
     model = run.outputs[by_type["AudioGenModelLoader"]][0]
     seed = prompt[by_type["AudioGenNoise"]]["inputs"]["seed"]
-    sampler = nodes.generation.AudioGenSampler.PREPARE_CLASS_CLONE({})  # as the executor does
-    latent = sampler.execute(model, conditioning, seed, 25, 5.0, -1.0, 0.0, 1).args[0]
+    sampler = nodes.generation.AudioGenSampler
+    latent = run_node(sampler, model, conditioning, seed, 25, 5.0, -1.0, 0.0, 1).args[0]
     tokenizer = run.outputs[by_type["AudioGenAudioTokenizerLoader"]][0]
-    decode = nodes.codec.AudioGenDecode.PREPARE_CLASS_CLONE({})
-    decoded = decode.execute(tokenizer, latent).args[0]["waveform"][0, 0]
+    decoded = run_node(nodes.codec.AudioGenDecode, tokenizer, latent).args[0]["waveform"][0, 0]
     assert native.shape == decoded.shape
     # FLAC stores 16 bits: equal audio is equal to within one step of 2**-15.
     assert float((native - decoded).abs().max()) <= 2**-15
