@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -187,10 +190,6 @@ print(" ".join([*sorted(p.name for p in root.iterdir()), encoder.family]))
 
 def test_english_tiny_snapshots_need_no_sentencepiece(tmp_path):
     """The English test snapshots are written and load where sentencepiece cannot be imported."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     support = Path(__file__).resolve().parents[1] / "support"
     argv = [sys.executable, "-c", ENGLISH_WITHOUT_SENTENCEPIECE, str(tmp_path), str(support)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
@@ -215,9 +214,6 @@ print("torch._dynamo" in sys.modules)
 def test_loading_and_generating_never_import_the_compiler(tiny_model_dir):
     """Models are built on the meta device without arithmetic there: meta arithmetic runs
     torch's reference ops, whose first use imports torch._dynamo (over a second per load)."""
-    import subprocess
-    import sys
-
     argv = [sys.executable, "-c", NO_COMPILER, str(tiny_model_dir)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
